@@ -1,0 +1,77 @@
+"""The business a flow serves: opening hours, capacity and limits, loaded from YAML.
+
+Everything here is data (``flows/<flow>.business.yaml``); the availability
+rules in :mod:`bot.availability` read it and never hard-code a business fact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class Sitting(BaseModel):
+    """One service period: bookings may start from first to last seating."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_seating: dt.time
+    last_seating: dt.time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sitting:
+        if self.last_seating < self.first_seating:
+            raise ValueError("last_seating is before first_seating")
+        return self
+
+
+class Business(BaseModel):
+    """Opening hours, capacity and booking limits of one business."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str = "restaurant"
+    slot_minutes: int = Field(15, ge=5, le=120)
+    table_minutes: int = Field(90, ge=15, le=600)
+    capacity_seats: int = Field(ge=1)
+    max_party_size: int = Field(ge=1)
+    booking_horizon_days: int = Field(60, ge=1)
+    hours: dict[str, list[Sitting]]
+    closed_dates: list[dt.date] = Field(default_factory=list)
+
+    @field_validator("hours")
+    @classmethod
+    def _every_weekday(cls, hours: dict[str, list[Sitting]]) -> dict[str, list[Sitting]]:
+        unknown = set(hours) - set(WEEKDAYS)
+        if unknown:
+            raise ValueError(f"unknown weekday(s) in hours: {', '.join(sorted(unknown))}")
+        return {day: hours.get(day, []) for day in WEEKDAYS}
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Business:
+        """Load and validate a business file."""
+        return cls.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+    def sittings_on(self, day: dt.date) -> list[Sitting]:
+        """The sittings open on ``day`` (none on a closed date)."""
+        if day in self.closed_dates:
+            return []
+        return self.hours[WEEKDAYS[day.weekday()]]
+
+    def start_times_on(self, day: dt.date) -> list[dt.time]:
+        """Every bookable start time on ``day``, on the slot grid, in order."""
+        times: list[dt.time] = []
+        step = dt.timedelta(minutes=self.slot_minutes)
+        for sitting in self.sittings_on(day):
+            moment = dt.datetime.combine(day, sitting.first_seating)
+            last = dt.datetime.combine(day, sitting.last_seating)
+            while moment <= last:
+                times.append(moment.time())
+                moment += step
+        return times

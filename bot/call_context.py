@@ -1,0 +1,34 @@
+"""What one call knows about itself: who is calling, its clock, the store it books into."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.business import Business
+from bot.store import BookingStore
+
+# Flow state keys starting with "_" hold live objects, not conversation data.
+CALL_STATE_KEY = "_call"
+
+
+@dataclass
+class CallContext:
+    call_sid: str
+    caller: str | None
+    store: BookingStore
+    clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
+
+    @property
+    def business(self) -> Business:
+        return self.store.business
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+
+def fixed_clock(start: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that starts at ``start`` and runs at real speed (for replayed calls)."""
+    offset = start - dt.datetime.now()
+    return lambda: dt.datetime.now() + offset

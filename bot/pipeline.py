@@ -1,0 +1,165 @@
+"""One phone call: the Pipecat pipeline for a Twilio media stream, driven by the flow.
+
+transport in -> STT -> user aggregator (Silero VAD, turn-taking) -> LLM or
+dialogue engine (tools from the flow) -> TTS -> transport out -> stereo
+recorder -> assistant aggregator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import wave
+from pathlib import Path
+
+from fastapi import WebSocket
+from loguru import logger
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.flows import Flow, FlowConfig, FlowManager
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
+    SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from bot import spoken, tools
+from bot.call_context import CALL_STATE_KEY, CallContext
+from bot.services.factory import PHONE_RATE, build_llm, build_stt, build_tts
+from bot.settings import Settings
+from bot.telephony import SafeTwilioFrameSerializer, StreamStart
+from processors.transcript import CallTranscript
+
+
+def _serializer(settings: Settings, start: StreamStart) -> TwilioFrameSerializer:
+    # Hanging up through Twilio's REST API needs credentials; without them the
+    # call ends when we close the media stream.
+    can_hang_up = bool(settings.twilio_account_sid and settings.twilio_auth_token)
+    return SafeTwilioFrameSerializer(
+        stream_sid=start.stream_sid,
+        call_sid=start.call_sid,
+        account_sid=settings.twilio_account_sid or start.account_sid,
+        auth_token=settings.twilio_auth_token,
+        base_url=settings.twilio_api_base_url,
+        params=TwilioFrameSerializer.InputParams(auto_hang_up=can_hang_up),
+    )
+
+
+def initial_state(call: CallContext) -> dict:
+    """The flow state a call starts with: the values its prompts refer to."""
+    business = call.business
+    return {
+        CALL_STATE_KEY: call,
+        "business_name": business.name,
+        "today": spoken.spoken_date(call.now().date()) + f", {call.now().year}",
+        "max_party_size": business.max_party_size,
+        "booking_horizon_days": business.booking_horizon_days,
+    }
+
+
+def load_flow(settings: Settings) -> Flow:
+    return Flow(FlowConfig.from_file(settings.flow_file), handlers=tools)
+
+
+def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(audio)
+
+
+async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings) -> CallTranscript:
+    """Run one call until it ends; return its transcript."""
+    transport = FastAPIWebsocketTransport(
+        websocket=websocket,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+            serializer=_serializer(settings, start),
+        ),
+    )
+    stt = build_stt(settings)
+    llm = build_llm(settings, call.clock)
+    tts = build_tts(settings)
+    context = LLMContext()
+    aggregators = LLMContextAggregatorPair(
+        context,
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
+            user_turn_strategies=UserTurnStrategies(
+                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
+            ),
+        ),
+    )
+    recorder = AudioBufferProcessor(num_channels=2)
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            stt,
+            aggregators.user(),
+            llm,
+            tts,
+            transport.output(),
+            recorder,
+            aggregators.assistant(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=PHONE_RATE,
+            audio_out_sample_rate=PHONE_RATE,
+            enable_metrics=True,
+        ),
+        conversation_id=start.call_sid,
+    )
+    transcript = CallTranscript(start.call_sid, call.store)
+    transcript.attach(aggregators)
+
+    flow = load_flow(settings)
+    flow_manager = FlowManager(
+        llm=llm,
+        context_aggregator=aggregators,
+        worker=worker,
+        transport=transport,
+        global_functions=flow.global_functions,
+    )
+    flow_manager.state.update(initial_state(call))
+    recording = settings.recordings_dir / f"{start.call_sid}.wav"
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(_transport, _client):
+        await recorder.start_recording()
+        await flow_manager.initialize(flow.initial_node)
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(_transport, _client):
+        await worker.cancel()
+
+    @recorder.event_handler("on_audio_data")
+    async def on_audio_data(_recorder, audio, sample_rate, num_channels):
+        _write_recording(recording, audio, sample_rate, num_channels)
+
+    call.store.call_started(start.call_sid, call.caller)
+    outcome = "error"
+    try:
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+        outcome = "booked" if "booking_id" in flow_manager.state else flow_manager.current_node or "ended"
+    finally:
+        call.store.call_ended(start.call_sid, outcome)
+        logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
+    return transcript

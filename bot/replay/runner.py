@@ -1,0 +1,187 @@
+"""Replay scenarios through the real server: in-process on a loopback port, or at ``--url``.
+
+For each scenario a :class:`~bot.replay.caller.TwilioCaller` dials the media
+websocket, waits for the bot to finish each turn, speaks the next recording,
+and hangs up when the turns run out (unless the bot hung up first). The
+server's call report supplies what the bot heard and said and the booking it
+made; the caller supplies the latency it lived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import uvicorn
+
+from bot.audio import load_phone_audio
+from bot.replay.caller import TwilioCaller
+from bot.replay.scenario import Scenario
+from bot.settings import Settings, load_settings
+from bot.store import BookingStore
+from processors.transcript import TurnRecord, live_listeners
+
+BOT_TURN_TIMEOUT_SECS = 30.0
+HANG_UP_WAIT_SECS = 15.0
+
+
+@dataclass
+class TurnResult:
+    caller_said: str | None
+    caller_heard: str | None
+    bot_said: str
+    latency_ms: float | None
+
+
+@dataclass
+class ReplayResult:
+    scenario: str
+    description: str
+    call_sid: str
+    expect_met: bool
+    completed: bool
+    booking: dict[str, Any] | None
+    turns: list[TurnResult] = field(default_factory=list)
+    recording: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def in_process_server(settings: Settings) -> AsyncIterator[tuple[str, BookingStore]]:
+    """The real server on a free loopback port; yields its media URL and store."""
+    from server import create_app
+
+    store = BookingStore(settings.db_path, settings.business)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"ws://127.0.0.1:{port}/twilio/media", store
+    finally:
+        server.should_exit = True
+        await task
+
+
+def replay_settings(db_path: Path | None = None) -> Settings:
+    """Settings for an in-process replay: the scenario's clock, and a database of its own."""
+    db = db_path or Path(tempfile.mkdtemp(prefix="replay-")) / "bookings.db"
+    return load_settings(allow_clock_override=True, db_path=db)
+
+
+def store_reports(store: BookingStore) -> Callable[[str], Any]:
+    async def report(call_sid: str) -> dict | None:
+        return store.call_report(call_sid)
+
+    return report
+
+
+def http_reports(media_url: str, admin_token: str | None = None) -> Callable[[str], Any]:
+    parts = urlsplit(media_url)
+    base = urlunsplit(("https" if parts.scheme == "wss" else "http", parts.netloc, "", "", ""))
+    headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
+
+    async def report(call_sid: str) -> dict | None:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/calls/{call_sid}", headers=headers) as response:
+                return await response.json() if response.status == 200 else None
+
+    return report
+
+
+async def _final_report(report: Callable[[str], Any], call_sid: str, timeout: float = 10.0) -> dict | None:
+    """The call's report once the server has closed the call."""
+    deadline = time.monotonic() + timeout
+    latest = None
+    while time.monotonic() < deadline:
+        latest = await report(call_sid)
+        if latest and latest["call"].get("ended_at"):
+            break
+        await asyncio.sleep(0.1)
+    return latest
+
+
+async def replay_scenario(
+    scenario: Scenario,
+    media_url: str,
+    report: Callable[[str], Any],
+    *,
+    recordings_dir: Path | None = None,
+    on_turn: Callable[[TurnResult], None] | None = None,
+) -> ReplayResult:
+    parameters = {"now": scenario.now.isoformat()} if scenario.now else {}
+    caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters)
+    latencies: list[float | None] = []
+
+    def print_live(record: TurnRecord) -> None:
+        if on_turn and record.call_sid == caller.call_sid:
+            said = scenario.turns[record.turn - 1].say if 0 < record.turn <= len(scenario.turns) else None
+            latency = latencies[record.turn - 1] if 0 < record.turn <= len(latencies) else None
+            on_turn(TurnResult(said, record.caller_heard, record.bot_said, latency))
+
+    live_listeners.append(print_live)
+    error = None
+    try:
+        async with caller:
+            await caller.wait_for_bot(since=0.0, timeout=BOT_TURN_TIMEOUT_SECS)
+            for turn in scenario.turns:
+                if caller.closed.is_set():
+                    break
+                speech_end = await caller.say(load_phone_audio(turn.audio))
+                started = await caller.wait_for_bot(since=speech_end, timeout=BOT_TURN_TIMEOUT_SECS)
+                latencies.append(round((started - speech_end) * 1000) if started else None)
+            completed = await caller.wait_for_hang_up(HANG_UP_WAIT_SECS)
+    except (OSError, asyncio.TimeoutError) as e:
+        completed, error = False, f"could not reach {media_url}: {e}"
+    finally:
+        live_listeners.remove(print_live)
+
+    call_report = await _final_report(report, caller.call_sid) if error is None else None
+    bookings = [b for b in (call_report or {}).get("bookings", []) if b.get("status") == "confirmed"]
+    booking = (
+        {k: bookings[-1][k] for k in ("party_size", "date", "time", "name", "code")} if bookings else None
+    )
+    turns = [
+        TurnResult(
+            caller_said=scenario.turns[t["turn"] - 1].say if 0 < t["turn"] <= len(scenario.turns) else None,
+            caller_heard=t["caller_heard"],
+            bot_said=t["bot_said"],
+            latency_ms=latencies[t["turn"] - 1] if 0 < t["turn"] <= len(latencies) else None,
+        )
+        for t in (call_report or {}).get("turns", [])
+    ]
+    recording = recordings_dir / f"{caller.call_sid}.wav" if recordings_dir else None
+    return ReplayResult(
+        scenario=scenario.name,
+        description=scenario.description,
+        call_sid=caller.call_sid,
+        expect_met=error is None and call_report is not None and scenario.booking_matches(booking),
+        completed=completed,
+        booking=booking,
+        turns=turns,
+        recording=str(recording) if recording and recording.exists() else None,
+        error=error or (None if call_report else "the server has no report of the call"),
+    )

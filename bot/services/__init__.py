@@ -1,0 +1,1 @@
+"""Speech and language services: the embedded offline engines and the cloud providers."""

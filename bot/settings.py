@@ -1,0 +1,139 @@
+"""Configuration from the environment (and ``.env``), validated at start-up.
+
+Providers use their standard variable names; the bot's own settings start
+with ``BOT_``. A bad value becomes :class:`ConfigError`, whose message is one
+line naming the variable, and the entry points print it and exit.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.business import Business
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one line naming the setting."""
+
+
+class Provider(StrEnum):
+    AUTO = "auto"  # the cloud provider when its key is set, else the embedded engine
+    LOCAL = "local"
+    CLOUD = "cloud"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Cloud providers (standard names)
+    deepgram_api_key: str | None = Field(None, validation_alias="DEEPGRAM_API_KEY")
+    deepgram_base_url: str | None = Field(None, validation_alias="DEEPGRAM_BASE_URL")
+    deepgram_stt_model: str = Field("nova-3-general", validation_alias="DEEPGRAM_STT_MODEL")
+    deepgram_tts_voice: str = Field("aura-2-thalia-en", validation_alias="DEEPGRAM_TTS_VOICE")
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    openai_model: str = Field("gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
+
+    # Which engine does each job
+    stt: Provider = Field(Provider.AUTO, validation_alias="BOT_STT")
+    llm: Provider = Field(Provider.AUTO, validation_alias="BOT_LLM")
+    tts: Provider = Field(Provider.AUTO, validation_alias="BOT_TTS")
+
+    # The business and its data
+    flow_file: Path = Field(PROJECT_DIR / "flows" / "booking.yaml", validation_alias="BOT_FLOW_FILE")
+    business_file: Path | None = Field(None, validation_alias="BOT_BUSINESS_FILE")
+    db_path: Path = Field(PROJECT_DIR / "data" / "bookings.db", validation_alias="BOT_DB_PATH")
+    recordings_dir: Path = Field(PROJECT_DIR / "recordings" / "calls", validation_alias="BOT_RECORDINGS_DIR")
+
+    # The server
+    host: str = Field("0.0.0.0", validation_alias="BOT_HOST")
+    port: int = Field(8765, ge=1, le=65535, validation_alias="BOT_PORT")
+    public_url: str | None = Field(None, validation_alias="BOT_PUBLIC_URL")
+    admin_token: str | None = Field(None, validation_alias="BOT_ADMIN_TOKEN")
+    allow_clock_override: bool = Field(False, validation_alias="BOT_ALLOW_CLOCK_OVERRIDE")
+    log_level: str = Field("INFO", validation_alias="BOT_LOG_LEVEL")
+
+    # Turn-taking and the embedded engines
+    vad_stop_secs: float = Field(0.2, gt=0, le=2, validation_alias="BOT_VAD_STOP_SECS")
+    user_speech_timeout: float = Field(0.6, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
+    engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
+
+    @field_validator("flow_file", "business_file")
+    @classmethod
+    def _file_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (the address Twilio reaches this server at)")
+        return url.rstrip("/") if url else url
+
+    @model_validator(mode="after")
+    def _cloud_needs_keys(self) -> Settings:
+        needs = {
+            "BOT_STT": (self.stt, self.deepgram_api_key, "DEEPGRAM_API_KEY"),
+            "BOT_LLM": (self.llm, self.openai_api_key, "OPENAI_API_KEY"),
+            "BOT_TTS": (self.tts, self.deepgram_api_key, "DEEPGRAM_API_KEY"),
+        }
+        for setting, (choice, key, key_name) in needs.items():
+            if choice is Provider.CLOUD and not key:
+                raise ValueError(f"{setting}: 'cloud' needs {key_name} to be set")
+        return self
+
+    def uses_cloud(self, job: str) -> bool:
+        choice, key = {
+            "stt": (self.stt, self.deepgram_api_key),
+            "llm": (self.llm, self.openai_api_key),
+            "tts": (self.tts, self.deepgram_api_key),
+        }[job]
+        return choice is Provider.CLOUD or (choice is Provider.AUTO and bool(key))
+
+    @cached_property
+    def business(self) -> Business:
+        path = self.business_file or self.flow_file.with_suffix(".business.yaml")
+        try:
+            return Business.from_file(path)
+        except FileNotFoundError:
+            raise ConfigError(f"BOT_BUSINESS_FILE: no such file: {path}") from None
+        except (ValidationError, ValueError) as e:
+            raise ConfigError(f"BOT_BUSINESS_FILE: {path}: {_first_error(e)}") from None
+
+
+_ALIASES = {name: field.validation_alias for name, field in Settings.model_fields.items()}
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}" if where else first["msg"]
+    return str(error).splitlines()[0]
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and validate the configuration, or raise :class:`ConfigError` (one line)."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        name = _ALIASES.get(field, field)
+        raise ConfigError(f"{name}: {message}" if name else message) from None
+    settings.business  # noqa: B018 - validate the business file now, not mid-call
+    return settings
+

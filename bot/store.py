@@ -1,0 +1,313 @@
+"""The booking store: bookings, their history, calls and turns, in SQLite.
+
+Capacity is enforced here, inside a write transaction (``BEGIN IMMEDIATE``),
+so two calls racing for the last seats can never both get them, whether they
+run in one process or several. Every change to a booking writes a history row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.business import Business
+
+# No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
+CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
+CODE_LENGTH = 6
+
+
+class SlotUnavailable(Exception):
+    """The slot filled up, or closed, between the offer and the booking."""
+
+
+class BookingNotFound(Exception):
+    """No active booking has that id."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    id: int
+    code: str
+    name: str
+    party_size: int
+    date: dt.date
+    time: dt.time
+    caller: str | None
+    call_sid: str | None
+    notes: str | None
+    status: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Booking:
+        return cls(
+            id=row["id"],
+            code=row["code"],
+            name=row["name"],
+            party_size=row["party_size"],
+            date=dt.date.fromisoformat(row["date"]),
+            time=dt.time.fromisoformat(row["time"]),
+            caller=row["caller"],
+            call_sid=row["call_sid"],
+            notes=row["notes"],
+            status=row["status"],
+        )
+
+    def as_expected(self) -> dict[str, Any]:
+        """The fields a scenario's ``expect.booking`` compares."""
+        return {
+            "party_size": self.party_size,
+            "date": self.date.isoformat(),
+            "time": self.time.strftime("%H:%M"),
+            "name": self.name,
+        }
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class BookingStore:
+    """All persistent state of the line, in one SQLite file.
+
+    One instance is shared by every call in a process; SQLite's own locking
+    (WAL, busy timeout, immediate transactions) coordinates processes.
+    """
+
+    def __init__(self, path: str | Path, business: Business):
+        self.path = Path(path)
+        self.business = business
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.db = sqlite_utils.Database(conn)
+        # One connection serves the whole process; this serialises the few
+        # callers that use it from worker threads.
+        self._lock = threading.RLock()
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        db = self.db
+        db["bookings"].create(
+            {
+                "id": int,
+                "code": str,
+                "status": str,
+                "name": str,
+                "party_size": int,
+                "date": str,
+                "time": str,
+                "caller": str,
+                "call_sid": str,
+                "notes": str,
+                "created_at": str,
+                "updated_at": str,
+            },
+            pk="id",
+            not_null={"code", "status", "name", "party_size", "date", "time"},
+            if_not_exists=True,
+        )
+        db["bookings"].create_index(["code"], unique=True, if_not_exists=True)
+        db["bookings"].create_index(["date", "status"], if_not_exists=True)
+        db["bookings"].create_index(["caller", "status"], if_not_exists=True)
+        db["booking_history"].create(
+            {
+                "id": int,
+                "booking_id": int,
+                "action": str,
+                "call_sid": str,
+                "at": str,
+                "before": str,
+                "after": str,
+            },
+            pk="id",
+            foreign_keys=[("booking_id", "bookings", "id")],
+            if_not_exists=True,
+        )
+        db["calls"].create(
+            {
+                "call_sid": str,
+                "caller": str,
+                "started_at": str,
+                "ended_at": str,
+                "outcome": str,
+                "booking_id": int,
+            },
+            pk="call_sid",
+            if_not_exists=True,
+        )
+        db["call_turns"].create(
+            {
+                "id": int,
+                "call_sid": str,
+                "turn": int,
+                "caller_heard": str,
+                "bot_said": str,
+                "at": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["call_turns"].create_index(["call_sid", "turn"], if_not_exists=True)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """An immediate write transaction: it holds SQLite's write lock from the start."""
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # Capacity
+
+    def seats_taken(self, date: dt.date, time: dt.time, *, ignore_booking: int | None = None) -> int:
+        """The most seats in use at any moment of a table held from ``time`` on ``date``."""
+        held = dt.timedelta(minutes=self.business.table_minutes)
+        start = dt.datetime.combine(date, time)
+        rows = [
+            (dt.datetime.combine(date, dt.time.fromisoformat(r["time"])), r["party_size"])
+            for r in self.db.query(
+                "select time, party_size from bookings where date = ? and status = 'confirmed'"
+                " and id != ?",
+                [date.isoformat(), ignore_booking or -1],
+            )
+        ]
+        # Occupancy only rises at a booking's start, so checking the new
+        # booking's start and every start inside its window finds the peak.
+        moments = [start] + [t for t, _ in rows if start < t < start + held]
+        return max(sum(size for t, size in rows if t <= m < t + held) for m in moments)
+
+    def has_room(self, date: dt.date, time: dt.time, party_size: int, **kw: Any) -> bool:
+        return self.seats_taken(date, time, **kw) + party_size <= self.business.capacity_seats
+
+    # Bookings
+
+    def create_booking(
+        self,
+        *,
+        name: str,
+        party_size: int,
+        date: dt.date,
+        time: dt.time,
+        caller: str | None,
+        call_sid: str | None,
+        notes: str | None = None,
+    ) -> Booking:
+        """Book atomically, or raise :class:`SlotUnavailable` and write nothing."""
+        with self._write() as db:
+            if not self.has_room(date, time, party_size):
+                raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
+            now = _now_iso()
+            row = {
+                "code": self._new_code(),
+                "status": "confirmed",
+                "name": name,
+                "party_size": party_size,
+                "date": date.isoformat(),
+                "time": time.strftime("%H:%M"),
+                "caller": caller,
+                "call_sid": call_sid,
+                "notes": notes,
+                "created_at": now,
+                "updated_at": now,
+            }
+            booking_id = db["bookings"].insert(row).last_pk
+            self._history(db, booking_id, "created", call_sid, None, row)
+            if call_sid:
+                db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
+        return self.get(booking_id)
+
+    def _new_code(self) -> str:
+        while True:
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if not self.db.execute("select 1 from bookings where code = ?", [code]).fetchone():
+                return code
+
+    def _history(
+        self,
+        db: sqlite_utils.Database,
+        booking_id: int,
+        action: str,
+        call_sid: str | None,
+        before: dict | None,
+        after: dict | None,
+    ) -> None:
+        db["booking_history"].insert(
+            {
+                "booking_id": booking_id,
+                "action": action,
+                "call_sid": call_sid,
+                "at": _now_iso(),
+                "before": json.dumps(before) if before else None,
+                "after": json.dumps(after) if after else None,
+            }
+        )
+
+    def get(self, booking_id: int) -> Booking:
+        try:
+            return Booking.from_row(self.db["bookings"].get(booking_id))
+        except sqlite_utils.db.NotFoundError:
+            raise BookingNotFound(booking_id) from None
+
+    def bookings_for_call(self, call_sid: str) -> list[Booking]:
+        return [
+            Booking.from_row(r)
+            for r in self.db["bookings"].rows_where("call_sid = ?", [call_sid], order_by="id")
+        ]
+
+    def history(self, booking_id: int) -> list[dict[str, Any]]:
+        return list(self.db["booking_history"].rows_where("booking_id = ?", [booking_id], order_by="id"))
+
+    # Calls
+
+    def call_started(self, call_sid: str, caller: str | None) -> None:
+        with self._write() as db:
+            db["calls"].upsert(
+                {"call_sid": call_sid, "caller": caller, "started_at": _now_iso()}, pk="call_sid"
+            )
+
+    def call_ended(self, call_sid: str, outcome: str) -> None:
+        with self._write() as db:
+            db["calls"].upsert(
+                {"call_sid": call_sid, "ended_at": _now_iso(), "outcome": outcome}, pk="call_sid"
+            )
+
+    def add_turn(self, call_sid: str, turn: int, caller_heard: str | None, bot_said: str) -> None:
+        with self._write() as db:
+            db["call_turns"].insert(
+                {
+                    "call_sid": call_sid,
+                    "turn": turn,
+                    "caller_heard": caller_heard,
+                    "bot_said": bot_said,
+                    "at": _now_iso(),
+                }
+            )
+
+    def call_report(self, call_sid: str) -> dict[str, Any] | None:
+        """What happened on a call: its row, turns and bookings."""
+        try:
+            call = self.db["calls"].get(call_sid)
+        except sqlite_utils.db.NotFoundError:
+            return None
+        turns = list(self.db["call_turns"].rows_where("call_sid = ?", [call_sid], order_by="turn, id"))
+        bookings = [b.as_expected() | {"code": b.code, "status": b.status} for b in self.bookings_for_call(call_sid)]
+        return {"call": call, "turns": turns, "bookings": bookings}

@@ -1,0 +1,1 @@
+"""Our own pipeline processors and observers: call transcript, latency, fallbacks."""

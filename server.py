@@ -1,0 +1,143 @@
+"""The phone line's web server: Twilio's voice webhook, the media websocket, health and call reports.
+
+    POST /twilio/voice   TwiML that connects the call's audio to /twilio/media
+    WS   /twilio/media   one Pipecat pipeline per call (bot.pipeline)
+    GET  /healthz        liveness and the number of calls in progress
+    GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
+
+Run it with ``python -m bot serve`` (or ``uvicorn server:app``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from loguru import logger
+from starlette.websockets import WebSocketDisconnect
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
+
+from bot.call_context import CallContext, fixed_clock
+from bot.pipeline import run_call
+from bot.settings import Settings, load_settings
+from bot.store import BookingStore
+from bot.telephony import HandshakeError, read_stream_start
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+def create_app(settings: Settings | None = None, store: BookingStore | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    store = store or BookingStore(settings.db_path, settings.business)
+    active_calls: set[str] = set()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        logger.info(
+            f"Booking line for {settings.business.name}: STT "
+            f"{'cloud' if settings.uses_cloud('stt') else 'local'}, LLM "
+            f"{'cloud' if settings.uses_cloud('llm') else 'local'}, TTS "
+            f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {settings.db_path}"
+        )
+        yield
+
+    app = FastAPI(title="Phone booking line", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = store
+    app.state.active_calls = active_calls
+
+    def _public_url(request: Request) -> str:
+        if settings.public_url:
+            return settings.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return str(request.url)
+
+    @app.post("/twilio/voice")
+    async def twilio_voice(request: Request) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if settings.twilio_auth_token:
+            signature = request.headers.get("X-Twilio-Signature", "")
+            validator = RequestValidator(settings.twilio_auth_token)
+            if not validator.validate(_public_url(request), form, signature):
+                logger.warning(f"Rejected a voice webhook with a bad signature from {request.client}")
+                raise HTTPException(status_code=403, detail="invalid Twilio signature")
+        base = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
+        media_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media"
+        stream = Stream(url=media_url)
+        stream.parameter(name="caller", value=form.get("From", ""))
+        connect = Connect()
+        connect.append(stream)
+        twiml = VoiceResponse()
+        twiml.append(connect)
+        logger.info(f"Incoming call {form.get('CallSid', '?')} from {form.get('From', '?')}")
+        return Response(content=str(twiml), media_type="application/xml")
+
+    @app.websocket("/twilio/media")
+    async def twilio_media(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            start = await read_stream_start(websocket)
+        except HandshakeError as e:
+            logger.warning(f"Closed a media stream that did not open like Twilio's: {e}")
+            await websocket.close(code=1008)
+            return
+        except WebSocketDisconnect:
+            return
+        clock = dt.datetime.now
+        if settings.allow_clock_override and (now := start.custom_parameters.get("now")):
+            try:
+                clock = fixed_clock(dt.datetime.fromisoformat(now))
+            except ValueError:
+                logger.warning(f"{start.call_sid}: ignored a bad 'now' parameter {now!r}")
+        call = CallContext(
+            call_sid=start.call_sid,
+            caller=start.custom_parameters.get("caller") or None,
+            store=store,
+            clock=clock,
+        )
+        if start.call_sid in active_calls:
+            logger.warning(f"{start.call_sid}: a second media stream for a live call was refused")
+            await websocket.close(code=1008)
+            return
+        active_calls.add(start.call_sid)
+        try:
+            await run_call(websocket, start, call, settings)
+        except Exception:
+            logger.exception(f"{start.call_sid}: the call failed")
+        finally:
+            active_calls.discard(start.call_sid)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "active_calls": len(active_calls)}
+
+    @app.get("/calls/{call_sid}")
+    async def call_report(call_sid: str, request: Request) -> JSONResponse:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        allowed = (
+            hmac.compare_digest(token, settings.admin_token)
+            if settings.admin_token
+            else (request.client and request.client.host in LOOPBACK)
+        )
+        if not allowed:
+            raise HTTPException(status_code=403, detail="call reports need BOT_ADMIN_TOKEN")
+        report = store.call_report(call_sid)
+        if report is None:
+            raise HTTPException(status_code=404, detail="no such call")
+        return JSONResponse(report)
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,465 @@
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.dialogue.parse import (
+    Extraction,
+    extract,
+    parse_confirmation_code,
+    parse_correction,
+    parse_date,
+    parse_name,
+    parse_party_size,
+    parse_phone,
+    parse_time,
+    parse_yes_no,
+)
+
+TODAY = dt.date(2026, 11, 24)  # a Tuesday
+CODE_ALPHABET = set("ACDEFHJKMNPQRTUVWXY3479")
+
+
+def days(n: int) -> dt.date:
+    return TODAY + dt.timedelta(days=n)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("four people", 4),
+        ("4 people", 4),
+        ("a table for four", 4),
+        ("party of 6", 6),
+        ("for 2", 2),
+        ("just me", 1),
+        ("Just myself.", 1),
+        ("me and my wife", 2),
+        ("my husband and I", 2),
+        ("It's just me and my partner", 2),
+        ("a couple", 2),
+        ("couple of us", 2),
+        ("two adults and two kids", 4),
+        ("3 adults, 2 children and 1 baby", 6),
+        ("two adults and two kids, so four people", 4),
+        ("there'll be twelve of us", 12),
+        ("we're 6", 6),
+        ("me and two friends", 3),
+        ("four", 4),
+        ("4", 4),
+        ("Four.", 4),
+        ("four please", 4),
+        ("six of us", 6),
+        ("twenty two people", 22),
+        ("twenty-two guests", 22),
+        ("four-people", 4),
+        ("for 4 people", 4),
+        ("a table for two at 8, please", 2),
+        ("7pm for four", 4),
+        ("four at seven", 4),
+        ("party of 6 at 7", 6),
+        ("Can I book a table for 5 tomorrow at 7:30 p.m.?", 5),
+        ("a table for about six", 6),
+        ("about 8 people", 8),
+        ("table for too", 2),
+        ("party of for", 4),
+        ("for to people", 2),
+        ("four people, sorry, five people", 5),
+        ("tomorrow at 7", None),
+        ("the 28th", None),
+        ("for 7pm", None),
+        ("for eight o'clock", None),
+        ("for seven thirty", None),
+        ("at 8", None),
+        ("in two days", None),
+        ("a couple of hours", None),
+        ("table for 100", None),
+        ("for 0", None),
+        ("hello", None),
+        ("", None),
+    ],
+)
+def test_parse_party_size(text, expected):
+    assert parse_party_size(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("today", days(0)),
+        ("tonight", days(0)),
+        ("this evening", days(0)),
+        ("tomorrow", days(1)),
+        ("Tomorrow.", days(1)),
+        ("tomorrow night", days(1)),
+        ("the day after tomorrow", days(2)),
+        ("Friday", days(3)),
+        ("on Friday", days(3)),
+        ("this Friday", days(3)),
+        ("Tuesday", days(0)),
+        ("Monday", days(6)),
+        ("next Friday", dt.date(2026, 12, 4)),
+        ("next Tuesday", dt.date(2026, 12, 1)),
+        ("next Monday", dt.date(2026, 11, 30)),
+        ("Friday next week", dt.date(2026, 12, 4)),
+        ("Saturday week", dt.date(2026, 12, 5)),
+        ("a week on Saturday", dt.date(2026, 12, 5)),
+        ("November 28th", dt.date(2026, 11, 28)),
+        ("28th of November", dt.date(2026, 11, 28)),
+        ("Nov 28", dt.date(2026, 11, 28)),
+        ("the 28th", dt.date(2026, 11, 28)),
+        ("the twenty eighth", dt.date(2026, 11, 28)),
+        ("the 5th", dt.date(2026, 12, 5)),
+        ("on the fifth", dt.date(2026, 12, 5)),
+        ("the second", dt.date(2026, 12, 2)),
+        ("December the 3rd", dt.date(2026, 12, 3)),
+        ("December 3rd, 2026", dt.date(2026, 12, 3)),
+        ("the third of December twenty twenty six", dt.date(2026, 12, 3)),
+        ("12/05", dt.date(2026, 12, 5)),
+        ("12/5", dt.date(2026, 12, 5)),
+        ("2026-12-05", dt.date(2026, 12, 5)),
+        ("November 20th", dt.date(2027, 11, 20)),
+        ("January 2nd", dt.date(2027, 1, 2)),
+        ("5th of May", dt.date(2027, 5, 5)),
+        ("in two days", days(2)),
+        ("in a week", days(7)),
+        ("at 7:30 p.m. tomorrow", days(1)),
+        ("today, no, tomorrow", days(1)),
+        ("at 7", None),
+        ("for 4 at 7pm", None),
+        ("May I book a table for two", None),
+        ("just a second", None),
+        ("it's my 40th birthday", None),
+        ("February 30th", None),
+        ("", None),
+    ],
+)
+def test_parse_date(text, expected):
+    assert parse_date(text, TODAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7pm", dt.time(19)),
+        ("7 p.m.", dt.time(19)),
+        ("7 P.M.", dt.time(19)),
+        ("7 PM", dt.time(19)),
+        ("seven pm", dt.time(19)),
+        ("seven p m", dt.time(19)),
+        ("7:30", dt.time(19, 30)),
+        ("7.30pm", dt.time(19, 30)),
+        ("7.30", dt.time(19, 30)),
+        ("7:30 PM", dt.time(19, 30)),
+        ("19:00", dt.time(19)),
+        ("1930", dt.time(19, 30)),
+        ("at 1930", dt.time(19, 30)),
+        ("nineteen thirty", dt.time(19, 30)),
+        ("half past seven", dt.time(19, 30)),
+        ("quarter past eight", dt.time(20, 15)),
+        ("quarter to eight", dt.time(19, 45)),
+        ("ten to eight", dt.time(19, 50)),
+        ("twenty past seven", dt.time(19, 20)),
+        ("seven thirty", dt.time(19, 30)),
+        ("seven fifteen", dt.time(19, 15)),
+        ("seven forty five", dt.time(19, 45)),
+        ("seven oh five", dt.time(19, 5)),
+        ("eight o'clock", dt.time(20)),
+        ("7 o'clock", dt.time(19)),
+        ("noon", dt.time(12)),
+        ("midday", dt.time(12)),
+        ("12:30", dt.time(12, 30)),
+        ("11am", dt.time(11)),
+        ("at 11", dt.time(11)),
+        ("at 12", dt.time(12)),
+        ("around eight", dt.time(20)),
+        ("at 8", dt.time(20)),
+        ("8ish", dt.time(20)),
+        ("at 9 in the morning", dt.time(9)),
+        ("nine am", dt.time(9)),
+        ("eleven in the evening", dt.time(23)),
+        ("at 11 at night", dt.time(23)),
+        ("good morning, a table at 7 please", dt.time(19)),
+        ("09:30", dt.time(9, 30)),
+        ("party of 6 at 7", dt.time(19)),
+        ("at 7:30 p.m. tomorrow", dt.time(19, 30)),
+        ("a table for two at 8, please", dt.time(20)),
+        ("a table for four tomorrow at seven", dt.time(19)),
+        ("at seven, actually at eight", dt.time(20)),
+        ("table for four", None),
+        ("the 28th", None),
+        ("about 8 people", None),
+        ("70:00", None),
+        ("25:00", None),
+        ("7:75", None),
+        ("eight", None),
+        ("8", None),
+        ("555 123 4567", None),
+        ("", None),
+    ],
+)
+def test_parse_time(text, expected):
+    assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("eight", dt.time(20)),
+        ("8", dt.time(20)),
+        ("Eight.", dt.time(20)),
+        ("eleven", dt.time(11)),
+        ("um, seven please", dt.time(19)),
+        ("70", None),
+        ("eight people", None),
+    ],
+)
+def test_parse_time_bare_number(text, expected):
+    assert parse_time(text, bare_number_ok=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yes", True),
+        ("Yes.", True),
+        ("yeah", True),
+        ("yep", True),
+        ("yup", True),
+        ("sure", True),
+        ("correct", True),
+        ("that's right", True),
+        ("That’s correct", True),
+        ("sounds good", True),
+        ("perfect", True),
+        ("please do", True),
+        ("go ahead", True),
+        ("book it", True),
+        ("absolutely", True),
+        ("ok", True),
+        ("Okay.", True),
+        ("right", True),
+        ("that works", True),
+        ("great", True),
+        ("Mm-hmm.", True),
+        ("yes but make it eight", True),
+        ("yes no", True),
+        ("no", False),
+        ("No.", False),
+        ("nope", False),
+        ("nah", False),
+        ("not quite", False),
+        ("that's wrong", False),
+        ("that's not right", False),
+        ("don't", False),
+        ("do not", False),
+        ("please don't", False),
+        ("please do not", False),
+        ("never mind", False),
+        ("no thanks", False),
+        ("cancel that", False),
+        ("wrong", False),
+        ("absolutely not", False),
+        ("no, make it Thursday", False),
+        ("no, yes", False),
+        ("I don't know", None),
+        ("not sure", None),
+        ("know", None),
+        ("nobody", None),
+        ("yesterday", None),
+        ("Tokyo", None),
+        ("Sarah Johnson", None),
+        ("", None),
+    ],
+)
+def test_parse_yes_no(text, expected):
+    assert parse_yes_no(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting_name", "expected"),
+    [
+        ("my name is Sarah Johnson", False, "Sarah Johnson"),
+        ("it's under Johnson", False, "Johnson"),
+        ("under the name Michael Chen", False, "Michael Chen"),
+        ("name's Emma", False, "Emma"),
+        ("this is David Brown calling", False, "David Brown"),
+        ("I'm Priya Patel", False, "Priya Patel"),
+        ("put it under Lee", False, "Lee"),
+        ("the name is Sarah Johnson and we'd like 7pm", False, "Sarah Johnson"),
+        ("I'm calling to book, my name is sarah johnson", False, "Sarah Johnson"),
+        ("My name is José García", False, "José García"),
+        ("my name is Anna Maria Lopez Garcia", False, "Anna Maria Lopez"),
+        ("Sarah Johnson.", True, "Sarah Johnson"),
+        ("It's Sarah.", True, "Sarah"),
+        ("Johnson, please", True, "Johnson"),
+        ("sarah johnson", True, "Sarah Johnson"),
+        ("SARAH JOHNSON", True, "Sarah Johnson"),
+        ("o'brien", True, "O'Brien"),
+        ("Yes, it's McDonald", True, "McDonald"),
+        ("Sarah Johnson, and it's for four people", True, "Sarah Johnson"),
+        ("Sarah Johnson thanks", True, "Sarah Johnson"),
+        ("sarah johnson", False, None),
+        ("I'm looking to book a table", False, None),
+        ("I'm looking to book a table", True, None),
+        ("I'm good", False, None),
+        ("I'm calling about my booking", True, None),
+        ("this is for tomorrow", False, None),
+        ("kids under 5", False, None),
+        ("yes", True, None),
+        ("for four", True, None),
+        ("tomorrow", True, None),
+        ("um", True, None),
+        ("", True, None),
+    ],
+)
+def test_parse_name(text, expecting_name, expected):
+    assert parse_name(text, expecting_name=expecting_name) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("555 123 4567", "5551234567"),
+        ("five five five one two three four five six seven", "5551234567"),
+        ("+1 555-123-0001", "+15551230001"),
+        ("plus one five five five one two three zero zero zero one", "+15551230001"),
+        ("double five five one two three four five six seven", "5551234567"),
+        ("my number is 07700 900123, thanks", "07700900123"),
+        ("oh seven seven double oh nine hundred", "07700900"),
+        ("555.123.4567", "5551234567"),
+        ("(555) 123-4567", "5551234567"),
+        ("5,551,234,567", "5551234567"),
+        ("123456", None),
+        ("a table for 4 at 7:30", None),
+        ("2026-12-05", None),
+        ("", None),
+    ],
+)
+def test_parse_phone(text, expected):
+    assert parse_phone(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("K 7 M 4 P X", "K7M4PX"),
+        ("k7m4px", "K7M4PX"),
+        ("kilo seven mike four papa x-ray", "K7M4PX"),
+        ("K. 7. M. 4. P. X.", "K7M4PX"),
+        ("K-7-M-4-P-X", "K7M4PX"),
+        ("it's a K7M4PX", "K7M4PX"),
+        ("my code is K as in kilo 7 M 4 P X", "K7M4PX"),
+        ("the code is KMPXTW", "KMPXTW"),
+        ("K 7 M 4 P", None),
+        ("B7M4PX", None),
+        ("market centre", None),
+        ("a table for four at seven", None),
+        ("", None),
+    ],
+)
+def test_parse_confirmation_code(text, expected):
+    assert parse_confirmation_code(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no, make it Thursday", True),
+        ("actually eight", True),
+        ("sorry, I meant five people", True),
+        ("change it to 8", True),
+        ("instead", True),
+        ("not Tuesday, Wednesday", True),
+        ("that's wrong", True),
+        ("four people", False),
+        ("yes", False),
+        ("no", False),
+        ("No.", False),
+        ("no thanks", False),
+        ("no, that's all", False),
+        ("I'm not sure", False),
+        ("tomorrow at 7", False),
+        ("", False),
+    ],
+)
+def test_parse_correction(text, expected):
+    assert parse_correction(text) is expected
+
+
+def test_extract_does_not_double_count():
+    assert extract("a table for four tomorrow at seven, name is Sarah Johnson", TODAY) == Extraction(
+        party_size=4,
+        date=days(1),
+        time=dt.time(19),
+        name="Sarah Johnson",
+        yes_no=None,
+        phone=None,
+        confirmation_code=None,
+        correction=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expecting", "party_size", "time", "name"),
+    [
+        ("8", "party_size", 8, None, None),
+        ("8", "time", None, dt.time(20), None),
+        ("8", None, None, None, None),
+        ("Sarah", "name", None, None, "Sarah"),
+        ("Sarah", None, None, None, None),
+        ("four", "name", None, None, None),
+    ],
+)
+def test_extract_bare_answers_follow_expecting(text, expecting, party_size, time, name):
+    result = extract(text, TODAY, expecting=expecting)
+    assert (result.party_size, result.time, result.name) == (party_size, time, name)
+
+
+def test_extract_correction_with_yes_no():
+    result = extract("No, make it Thursday at half past eight", TODAY)
+    assert (result.yes_no, result.correction, result.date, result.time) == (False, True, days(2), dt.time(20, 30))
+
+
+_WORDS = st.sampled_from(
+    "a table for four two at seven pm p.m. tomorrow next friday the 28th of november half past quarter to"
+    " yes no name is sarah johnson 7:30 19:00 25:00 1930 party of 6 people kilo x-ray + - . , ' 99 100 0"
+    " twenty ninety nine o'clock double oh".split()
+)
+
+
+def _check_sane(result: Extraction) -> None:
+    assert result.party_size is None or 1 <= result.party_size <= 99
+    assert result.date is None or isinstance(result.date, dt.date)
+    assert result.time is None or isinstance(result.time, dt.time)
+    assert result.name is None or 1 <= len(result.name.split()) <= 3
+    assert result.yes_no in (None, True, False)
+    assert result.phone is None or result.phone.lstrip("+").isdigit() and result.phone.isascii()
+    assert result.confirmation_code is None or (
+        len(result.confirmation_code) == 6 and set(result.confirmation_code) <= CODE_ALPHABET
+    )
+    assert isinstance(result.correction, bool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(max_size=300),
+    expecting=st.sampled_from([None, "party_size", "date", "time", "name", "yes_no", "phone", "confirmation_code"]),
+)
+def test_extract_never_raises_on_arbitrary_text(text, expecting):
+    _check_sane(extract(text, TODAY, expecting=expecting))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(_WORDS, max_size=25),
+    expecting=st.sampled_from([None, "party_size", "time", "name"]),
+    today=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31)),
+)
+def test_extract_never_raises_on_booking_like_text(words, expecting, today):
+    _check_sane(extract(" ".join(words), today, expecting=expecting))
+
+
+def test_extract_handles_huge_input():
+    _check_sane(extract("table for four at seven " * 10_000, TODAY))
