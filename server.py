@@ -5,7 +5,7 @@
     GET  /healthz        liveness and the number of calls in progress
     GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
 
-Run it with ``python -m bot serve`` (or ``uvicorn server:app``).
+Run it with ``python -m bot serve`` (or ``uvicorn --factory server:create_app``).
 """
 
 from __future__ import annotations
@@ -132,12 +132,8 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
     return app
 
 
-def main() -> None:
+def serve(settings: Settings) -> None:
     import uvicorn
 
-    settings = load_settings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
-
-if __name__ == "__main__":
-    main()

@@ -41,3 +41,20 @@ def load_phone_audio(path: str | Path) -> np.ndarray:
 
 def rms(pcm: np.ndarray) -> float:
     return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) if len(pcm) else 0.0
+
+
+def trim_silence(samples: np.ndarray, rate: int, *, margin_secs: float = 0.25, floor: float = 0.01) -> np.ndarray:
+    """Speech with exactly ``margin_secs`` of silence either side (float samples in [-1, 1]).
+
+    A VAD segment's leading and trailing silence varies with timing; small
+    speech models decode the same words differently with different padding, so
+    every segment is brought to the same shape before transcription.
+    """
+    frame = rate // 50
+    energy = [float(np.sqrt(np.mean(samples[i : i + frame] ** 2))) for i in range(0, len(samples), frame)]
+    voiced = [i for i, e in enumerate(energy) if e >= floor]
+    if not voiced:
+        return samples
+    speech = samples[voiced[0] * frame : (voiced[-1] + 1) * frame]
+    pad = np.zeros(int(margin_secs * rate), dtype=samples.dtype)
+    return np.concatenate([pad, speech, pad])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from bot.settings import PROJECT_DIR, ConfigError
+from bot.settings import PROJECT_DIR, ConfigError, load_settings
 
 DEMO_SCENARIO = PROJECT_DIR / "recordings" / "slot-by-slot"
 
@@ -32,7 +32,18 @@ def _print_turn(turn) -> None:
         print(f"  bot said    : {turn.bot_said}\n", flush=True)
 
 
-async def _replay(paths: list[str], url: str | None, db: Path | None, live: bool, as_json: bool) -> int:
+def _print_result(result, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_json()), flush=True)
+        return
+    verdict = "PASS" if result.expect_met else "FAIL"
+    error = f" error={result.error}" if result.error else ""
+    print(f"{verdict} {result.scenario}: booking={result.booking} completed={result.completed}{error}", flush=True)
+
+
+async def _replay(
+    paths: list[str], url: str | None, db: Path | None, *, live: bool, as_json: bool, concurrency: int = 1
+) -> int:
     from bot.replay.runner import http_reports, in_process_server, replay_scenario, replay_settings, store_reports
     from bot.replay.scenario import ScenarioError, find_scenarios, load_scenario
 
@@ -42,24 +53,20 @@ async def _replay(paths: list[str], url: str | None, db: Path | None, live: bool
         print(f"error: {e}", file=sys.stderr)
         return 2
     results = []
+    calls_at_once = asyncio.Semaphore(1 if live else concurrency)
 
-    async def run_all(media_url, report, recordings_dir):
-        for scenario in scenarios:
+    async def run_one(scenario, media_url, report, recordings_dir):
+        async with calls_at_once:
             if live:
                 print(f"\n=== {scenario.name}: {scenario.description}\n", flush=True)
             result = await replay_scenario(
                 scenario, media_url, report, recordings_dir=recordings_dir, on_turn=_print_turn if live else None
             )
-            results.append(result)
-            if as_json:
-                print(json.dumps(result.to_json()), flush=True)
-            else:
-                verdict = "PASS" if result.expect_met else "FAIL"
-                print(
-                    f"{verdict} {scenario.name}: booking={result.booking} completed={result.completed}"
-                    + (f" error={result.error}" if result.error else ""),
-                    flush=True,
-                )
+        results.append(result)
+        _print_result(result, as_json)
+
+    async def run_all(media_url, report, recordings_dir):
+        await asyncio.gather(*(run_one(s, media_url, report, recordings_dir) for s in scenarios))
 
     if url:
         await run_all(url, http_reports(url, os.environ.get("BOT_ADMIN_TOKEN")), None)
@@ -67,10 +74,10 @@ async def _replay(paths: list[str], url: str | None, db: Path | None, live: bool
         settings = replay_settings(db)
         async with in_process_server(settings) as (media_url, store):
             await run_all(media_url, store_reports(store), settings.recordings_dir)
-            if live:
-                for result in results:
-                    print(f"booking in {settings.db_path}: {result.booking}")
-                    print(f"call recording: {result.recording}")
+        if live:
+            for result in results:
+                print(f"booking in {settings.db_path}: {result.booking}")
+                print(f"call recording: {result.recording}")
     return 0 if results and all(r.expect_met for r in results) else 1
 
 
@@ -85,19 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--json", action="store_true", help="one JSON object per scenario")
     replay.add_argument("--url", help="media websocket of a running server (default: start one in-process)")
     replay.add_argument("--db", type=Path, help="booking database for the in-process server (default: a fresh one)")
+    replay.add_argument("--concurrency", type=int, default=1, help="calls in progress at once (default 1)")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "serve":
-            _configure_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"))
-            from server import main as serve
+            settings = load_settings()  # before Pipecat is imported, so a bad value is the only output
+            _configure_logging(settings.log_level)
+            from server import serve
 
-            serve()
+            serve(settings)
             return 0
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))
         if args.command == "demo":
-            return asyncio.run(_replay([args.scenario], None, PROJECT_DIR / "data" / "demo.db", True, False))
-        return asyncio.run(_replay(args.paths, args.url, args.db, False, args.json))
+            demo_db = PROJECT_DIR / "data" / "demo.db"
+            return asyncio.run(_replay([args.scenario], None, demo_db, live=True, as_json=False))
+        return asyncio.run(
+            _replay(args.paths, args.url, args.db, live=False, as_json=args.json, concurrency=max(1, args.concurrency))
+        )
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2

@@ -60,7 +60,7 @@ def initial_state(call: CallContext) -> dict:
     return {
         CALL_STATE_KEY: call,
         "business_name": business.name,
-        "today": spoken.spoken_date(call.now().date()) + f", {call.now().year}",
+        "today": f"{spoken.calendar_date(call.now().date())}, {call.now().year}",
         "max_party_size": business.max_party_size,
         "booking_horizon_days": business.booking_horizon_days,
     }

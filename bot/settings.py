@@ -30,7 +30,7 @@ class Provider(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True)
 
     # Cloud providers (standard names)
     deepgram_api_key: str | None = Field(None, validation_alias="DEEPGRAM_API_KEY")

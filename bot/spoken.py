@@ -14,14 +14,15 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def spoken_date(day: dt.date, today: dt.date | None = None) -> str:
-    """'tomorrow, Wednesday the 25th of November' (the relative word only when it helps)."""
-    text = f"{day:%A} the {ordinal(day.day)} of {day:%B}"
-    if today is not None:
-        relative = {0: "today", 1: "tomorrow"}.get((day - today).days)
-        if relative:
-            return f"{relative}, {text}"
-    return text
+def calendar_date(day: dt.date) -> str:
+    """'Wednesday the 25th of November'."""
+    return f"{day:%A} the {ordinal(day.day)} of {day:%B}"
+
+
+def spoken_day(day: dt.date, today: dt.date) -> str:
+    """The day as it fits after a verb: 'tomorrow, Wednesday the 25th of November' or 'on Friday the 27th of November'."""
+    relative = {0: "today", 1: "tomorrow"}.get((day - today).days)
+    return f"{relative}, {calendar_date(day)}" if relative else f"on {calendar_date(day)}"
 
 
 def spoken_time(time: dt.time) -> str:

@@ -84,7 +84,7 @@ def _problem_result(flow_manager: FlowManager, problem: Problem, alternatives: l
     state, booking = flow_manager.state, _booking(flow_manager)
     today = call.now().date()
     if "date" in booking:
-        state["requested_day"] = spoken.spoken_date(dt.date.fromisoformat(booking["date"]), today)
+        state["requested_day"] = spoken.spoken_day(dt.date.fromisoformat(booking["date"]), today)
     if "time" in booking:
         state["requested_time"] = spoken.spoken_time(dt.time.fromisoformat(booking["time"]))
     # The slot at fault is cleared so the read-back never repeats it.
@@ -92,7 +92,7 @@ def _problem_result(flow_manager: FlowManager, problem: Problem, alternatives: l
     choices = [
         spoken.spoken_time(s.time)
         if dt.date.fromisoformat(booking.get("date", s.date.isoformat())) == s.date
-        else f"{spoken.spoken_time(s.time)} on {spoken.spoken_date(s.date, today)}"
+        else f"{spoken.spoken_time(s.time)} {spoken.spoken_day(s.date, today)}"
         for s in alternatives
     ]
     state["alternatives"] = spoken.spoken_choices(choices) if choices else "another day"
@@ -130,7 +130,7 @@ def _next_step(flow_manager: FlowManager) -> dict:
 def _readback(booking: dict[str, Any], today: dt.date) -> str:
     return (
         f"a table for {spoken.spoken_party(booking['party_size'])}"
-        f" on {spoken.spoken_date(dt.date.fromisoformat(booking['date']), today)}"
+        f" {spoken.spoken_day(dt.date.fromisoformat(booking['date']), today)},"
         f" at {spoken.spoken_time(dt.time.fromisoformat(booking['time']))},"
         f" under the name {booking['name']}"
     )

@@ -6,6 +6,7 @@ Pipeline/PipelineWorker/WorkerRunner; the fault tests talk the raw protocol.
 """
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -14,10 +15,6 @@ import numpy as np
 import openai
 import pytest
 from deepgram.core import ApiError
-
-from bot.standins.deepgram import DeepgramStandin
-from bot.standins.openai import OpenAIStandin
-from bot.standins.openai_chat import BAD_ARGUMENTS, UNKNOWN_FUNCTION, Reply
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
@@ -40,11 +37,16 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.deepgram.stt import DeepgramSTTService
-from pipecat.services.deepgram.tts import DeepgramTTSService
+from pipecat.services.deepgram.tts import DeepgramHttpTTSService, DeepgramTTSService
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.utils.errors import ErrorCategory
 from pipecat.workers.runner import WorkerRunner
+
+from bot.standins import audio
+from bot.standins.deepgram import DeepgramStandin
+from bot.standins.openai import OpenAIStandin
+from bot.standins.openai_chat import BAD_ARGUMENTS, UNKNOWN_FUNCTION, Reply
 
 pytestmark = pytest.mark.asyncio
 
@@ -117,7 +119,11 @@ class PipelineHarness:
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(self.worker)
         self._run = asyncio.create_task(runner.run())
-        await asyncio.wait_for(self._started.wait(), WAIT)
+        try:
+            await asyncio.wait_for(self._started.wait(), WAIT)
+        except TimeoutError:
+            self._run.cancel()
+            raise
         return self
 
     async def __aexit__(self, *exc_info):
@@ -131,23 +137,26 @@ class PipelineHarness:
     async def send(self, *frames: Frame):
         await self.worker.queue_frames(list(frames))
 
-    async def wait_for_error(self, where: Callable[[ErrorFrame], bool] = lambda e: True) -> ErrorFrame:
-        async def first_match():
-            while not any(where(e) for e in self.errors):
-                await asyncio.sleep(0.01)
-            return next(e for e in self.errors if where(e))
-
-        return await asyncio.wait_for(first_match(), WAIT)
+    async def first_error(self) -> ErrorFrame:
+        await eventually(lambda: bool(self.errors))
+        return self.errors[0]
 
 
 async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait (bounded) until a stand-in's record shows what the client did."""
+    """Wait, bounded, until ``condition()`` holds (e.g. a stand-in has recorded what a client did)."""
 
     async def poll():
         while not condition():
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), WAIT)
+
+
+@contextlib.asynccontextmanager
+async def deepgram_socket(dg: DeepgramStandin, path: str):
+    """A raw websocket to the Deepgram stand-in, authorised."""
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{dg.ws_url}{path}", headers=AUTH_DG) as ws:
+        yield ws
 
 
 def caller_audio(speech_ms: int, silence_ms: int) -> list[InputAudioRawFrame]:
@@ -163,13 +172,16 @@ def caller_audio(speech_ms: int, silence_ms: int) -> list[InputAudioRawFrame]:
 
 
 async def test_deepgram_stt_transcribes_an_utterance():
-    async with DeepgramStandin(api_key=KEY, transcripts=["A table for four, please."], final_delay_ms=50) as dg:
+    async with DeepgramStandin(
+        api_key=KEY, transcripts=["A table for four, please."], final_delay_ms=50
+    ) as dg:
         stt = DeepgramSTTService(api_key=KEY, base_url=dg.ws_url, sample_rate=RATE)
         collector = FrameCollector()
         async with PipelineHarness(stt, collector) as harness:
             await harness.send(*caller_audio(speech_ms=600, silence_ms=400))
             final = await collector.wait_for(TranscriptionFrame)
 
+        await eventually(lambda: dg.listens[0].closed)  # the stand-in has read all the client sent
         assert final.text == "A table for four, please."
         interim = collector.of_type(InterimTranscriptionFrame)
         assert interim and interim[0].text == "A table"  # Pipecat asks for interim results by default
@@ -184,15 +196,16 @@ async def test_deepgram_stt_transcribes_an_utterance():
         assert harness.errors == []
 
 
-async def test_deepgram_stt_finalize_flushes_the_pending_transcript():
+@pytest.mark.parametrize("encoding", ["linear16", "mulaw"])
+async def test_deepgram_stt_finalize_flushes_the_pending_transcript(encoding):
     async with DeepgramStandin(api_key=KEY, transcripts=["Seven o'clock."], final_delay_ms=2000) as dg:
-        async with aiohttp.ClientSession() as http:
-            url = f"{dg.ws_url}/v1/listen?model=nova-3&encoding=linear16&sample_rate={RATE}"
-            async with http.ws_connect(url, headers=AUTH_DG) as ws:
-                for frame in caller_audio(speech_ms=400, silence_ms=100):
-                    await ws.send_bytes(frame.audio)
-                await ws.send_str(json.dumps({"type": "Finalize"}))
-                result = json.loads((await ws.receive(timeout=WAIT)).data)
+        query = f"model=nova-3&encoding={encoding}&sample_rate={RATE}"
+        async with deepgram_socket(dg, f"/v1/listen?{query}") as ws:
+            for frame in caller_audio(speech_ms=400, silence_ms=100):
+                pcm = np.frombuffer(frame.audio, dtype="<i2")
+                await ws.send_bytes(audio.encode(pcm, encoding))
+            await ws.send_str(json.dumps({"type": "Finalize"}))
+            result = json.loads((await ws.receive(timeout=WAIT)).data)
 
     assert result["type"] == "Results"
     assert result["channel"]["alternatives"][0]["transcript"] == "Seven o'clock."
@@ -203,7 +216,7 @@ async def test_deepgram_stt_wrong_key_is_a_permanent_auth_error():
     async with DeepgramStandin(api_key=KEY) as dg:
         stt = DeepgramSTTService(api_key="wrong-key", base_url=dg.ws_url, sample_rate=RATE)
         async with PipelineHarness(stt, FrameCollector()) as harness:
-            error = await harness.wait_for_error()
+            error = await harness.first_error()
 
     # The SDK's ApiError carries the request's headers, not Deepgram's dg-error reason.
     assert isinstance(error.exception, ApiError) and error.exception.status_code == 401
@@ -237,11 +250,42 @@ async def test_deepgram_tts_speaks_text_as_8khz_audio():
         assert sum(len(f.audio) for f in audio) == speak.audio_bytes
 
 
+async def test_deepgram_http_tts_speaks_text_as_8khz_audio():
+    async with DeepgramStandin(api_key=KEY, first_audio_ms=50, realtime_factor=4.0) as dg:
+        async with aiohttp.ClientSession() as session:
+            tts = DeepgramHttpTTSService(
+                api_key=KEY, aiohttp_session=session, base_url=dg.base_url, sample_rate=RATE
+            )
+            collector = FrameCollector()
+            async with PipelineHarness(tts, collector) as harness:
+                await harness.send(TTSSpeakFrame("Hello there"))
+                await collector.wait_for(TTSStoppedFrame)
+
+        (speak,) = dg.speaks
+        assert speak.transport == "http"
+        assert speak.texts == ["Hello there"]  # no trailing space over HTTP, unlike the websocket
+        assert speak.query == {
+            "model": "aura-2-helena-en",
+            "encoding": "linear16",
+            "sample_rate": "8000",
+            "container": "none",
+        }
+        stopped_at = collector.frames.index(collector.of_type(TTSStoppedFrame)[0])
+        audio = [f for f in collector.frames[:stopped_at] if isinstance(f, TTSAudioRawFrame)]
+        assert all(f.sample_rate == RATE for f in audio)
+        assert (
+            sum(len(f.audio) for f in audio)
+            == speak.audio_bytes
+            == len("Hello there") * 60 * RATE // 1000 * 2
+        )
+        assert harness.errors == []
+
+
 async def test_deepgram_tts_wrong_key_reports_deepgrams_reason():
     async with DeepgramStandin(api_key=KEY) as dg:
         tts = DeepgramTTSService(api_key="wrong-key", base_url=dg.ws_url, sample_rate=RATE)
         async with PipelineHarness(tts, FrameCollector()) as harness:
-            error = await harness.wait_for_error()
+            error = await harness.first_error()
 
     assert error.category == ErrorCategory.AUTHENTICATION
     # Pipecat quotes the dg-error header of the refused handshake.
@@ -319,7 +363,7 @@ async def test_openai_llm_wrong_key_is_an_auth_error():
         context = LLMContext(messages=[{"role": "user", "content": "Hi"}])
         async with PipelineHarness(llm, FrameCollector()) as harness:
             await harness.send(LLMContextFrame(context))
-            error = await harness.wait_for_error()
+            error = await harness.first_error()
 
     assert isinstance(error.exception, openai.AuthenticationError)
     assert error.category == ErrorCategory.AUTHENTICATION
@@ -331,35 +375,34 @@ async def test_openai_llm_wrong_key_is_an_auth_error():
 
 
 async def test_deepgram_refuse_rejects_upgrades_and_http_with_503():
-    async with DeepgramStandin(api_key=KEY, fault="refuse") as dg:
-        async with aiohttp.ClientSession() as http:
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await http.ws_connect(f"{dg.ws_url}/v1/listen?encoding=linear16&sample_rate=8000", headers=AUTH_DG)
-            async with http.post(f"{dg.base_url}/v1/speak", json={"text": "Hi"}, headers=AUTH_DG) as response:
-                status = response.status
+    async with DeepgramStandin(api_key=KEY, fault="refuse") as dg, aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(
+                f"{dg.ws_url}/v1/listen?encoding=linear16&sample_rate=8000", headers=AUTH_DG
+            )
+        async with http.post(f"{dg.base_url}/v1/speak", json={"text": "Hi"}, headers=AUTH_DG) as response:
+            status = response.status
 
     assert refused.value.status == 503 and status == 503
 
 
 async def test_deepgram_hang_accepts_then_never_answers():
     async with DeepgramStandin(api_key=KEY, fault="hang", first_audio_ms=0) as dg:
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"{dg.ws_url}/v1/speak?sample_rate=8000", headers=AUTH_DG) as ws:
-                await ws.send_str(json.dumps({"type": "Speak", "text": "Hello"}))
-                await ws.send_str(json.dumps({"type": "Flush"}))
-                with pytest.raises(TimeoutError):
-                    await ws.receive(timeout=0.3)
-                assert dg.speaks[0].texts == ["Hello"]
+        async with deepgram_socket(dg, "/v1/speak?sample_rate=8000") as ws:
+            await ws.send_str(json.dumps({"type": "Speak", "text": "Hello"}))
+            await ws.send_str(json.dumps({"type": "Flush"}))
+            with pytest.raises(TimeoutError):
+                await ws.receive(timeout=0.3)
+        assert dg.speaks[0].texts == ["Hello"] and dg.speaks[0].controls == ["Flush"]
 
 
 async def test_deepgram_drop_cuts_the_speak_socket_after_the_first_audio():
     async with DeepgramStandin(api_key=KEY, first_audio_ms=0, realtime_factor=10.0) as dg:
         dg.set_fault("drop", drop_after=1, endpoint="speak")  # switched at run time
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"{dg.ws_url}/v1/speak?sample_rate=8000", headers=AUTH_DG) as ws:
-                await ws.send_str(json.dumps({"type": "Speak", "text": "Hello there"}))
-                first = await ws.receive(timeout=WAIT)
-                after = await ws.receive(timeout=WAIT)
+        async with deepgram_socket(dg, "/v1/speak?sample_rate=8000") as ws:
+            await ws.send_str(json.dumps({"type": "Speak", "text": "Hello there"}))
+            first = await ws.receive(timeout=WAIT)
+            after = await ws.receive(timeout=WAIT)
 
     assert first.type == aiohttp.WSMsgType.BINARY
     assert after.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)  # no close handshake
@@ -367,30 +410,28 @@ async def test_deepgram_drop_cuts_the_speak_socket_after_the_first_audio():
 
 
 async def test_deepgram_garbage_sends_mistyped_then_invalid_json():
-    async with DeepgramStandin(api_key=KEY, transcripts=["unused"], final_delay_ms=0, fault="garbage") as dg:
-        async with aiohttp.ClientSession() as http:
-            url = f"{dg.ws_url}/v1/listen?encoding=linear16&sample_rate={RATE}"
-            async with http.ws_connect(url, headers=AUTH_DG) as ws:
-                for frame in caller_audio(speech_ms=300, silence_ms=400):
-                    await ws.send_bytes(frame.audio)
-                mistyped = json.loads((await ws.receive(timeout=WAIT)).data)
-                broken = (await ws.receive(timeout=WAIT)).data
+    async with DeepgramStandin(api_key=KEY, transcripts=["kept"], final_delay_ms=0, fault="garbage") as dg:
+        async with deepgram_socket(dg, f"/v1/listen?encoding=linear16&sample_rate={RATE}") as ws:
+            for frame in caller_audio(speech_ms=300, silence_ms=400):
+                await ws.send_bytes(frame.audio)
+            mistyped = json.loads((await ws.receive(timeout=WAIT)).data)
+            broken = (await ws.receive(timeout=WAIT)).data
 
     assert mistyped["type"] == "Results" and not isinstance(mistyped["channel"]["alternatives"], list)
     with pytest.raises(json.JSONDecodeError):
         json.loads(broken)
+    assert list(dg.transcripts) == ["kept"]  # a fault does not use up the script
 
 
 async def test_openai_refuse_and_error_answer_with_openai_error_bodies():
-    async with OpenAIStandin(api_key=KEY, fault="refuse") as oa:
-        async with aiohttp.ClientSession() as http:
-            url = f"{oa.api_base}/chat/completions"
-            body = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]}
-            async with http.post(url, json=body, headers=AUTH_OA) as response:
-                refused = (response.status, await response.json())
-            oa.set_fault("error")
-            async with http.post(url, json=body, headers=AUTH_OA) as response:
-                failed = (response.status, await response.json())
+    async with OpenAIStandin(api_key=KEY, fault="refuse") as oa, aiohttp.ClientSession() as http:
+        url = f"{oa.api_base}/chat/completions"
+        body = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}]}
+        async with http.post(url, json=body, headers=AUTH_OA) as response:
+            refused = (response.status, await response.json())
+        oa.set_fault("error")
+        async with http.post(url, json=body, headers=AUTH_OA) as response:
+            failed = (response.status, await response.json())
 
     assert refused[0] == 503 and refused[1]["error"]["type"] == "server_error"
     assert failed[0] == 500 and failed[1]["error"]["type"] == "server_error"
@@ -411,14 +452,21 @@ async def test_openai_hang_never_answers():
 
 async def _sse_events(oa: OpenAIStandin, **body) -> list[str]:
     async with aiohttp.ClientSession() as http:
-        request = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "Hi"}], "stream": True, **body}
+        request = {
+            "model": "gpt-4.1",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "stream": True,
+            **body,
+        }
         async with http.post(f"{oa.api_base}/chat/completions", json=request, headers=AUTH_OA) as response:
             text = (await response.read()).decode()
     return [line.removeprefix("data: ") for line in text.split("\n\n") if line]
 
 
 async def test_openai_garbage_tool_calls():
-    tools = [{"type": "function", "function": {"name": "check_availability", "parameters": {"type": "object"}}}]
+    tools = [
+        {"type": "function", "function": {"name": "check_availability", "parameters": {"type": "object"}}}
+    ]
     async with OpenAIStandin(api_key=KEY, first_token_ms=0, token_delay_ms=0, fault="garbage") as oa:
         bad_arguments = await _sse_events(oa, tools=tools)
         oa.set_fault("garbage", garbage="unknown_function")
@@ -452,10 +500,27 @@ async def test_openai_streams_usage_and_answers_non_streaming_and_models():
 
     chunks = [json.loads(e) for e in events[:-1]]
     assert events[-1] == "[DONE]"
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == "One two three."
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+        == "One two three."
+    )
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
     assert whole["object"] == "chat.completion" and whole["choices"][0]["finish_reason"] == "tool_calls"
     call = whole["choices"][0]["message"]["tool_calls"][0]
     assert call["function"] == {"name": "check_availability", "arguments": '{"party_size": 2}'}
     assert models["data"][0]["id"] == "gpt-4.1"
+
+
+async def test_openai_stopped_server_refuses_connections_then_returns_on_the_same_port():
+    async with OpenAIStandin(api_key=KEY, replies=[Reply(text="Back.")], first_token_ms=0) as oa:
+        url = oa.api_base
+        await oa.stop()
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await http.get(f"{url}/models", headers=AUTH_OA)
+        await oa.start()
+        events = await _sse_events(oa)
+
+    assert oa.api_base == url
+    assert json.loads(events[1])["choices"][0]["delta"]["content"] == "Back."

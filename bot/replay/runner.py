@@ -135,29 +135,42 @@ async def replay_scenario(
     parameters = {"now": scenario.now.isoformat()} if scenario.now else {}
     caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters)
     latencies: list[float | None] = []
+    heard: dict[int, TurnRecord] = {}
 
-    def print_live(record: TurnRecord) -> None:
-        if on_turn and record.call_sid == caller.call_sid:
-            said = scenario.turns[record.turn - 1].say if 0 < record.turn <= len(scenario.turns) else None
-            latency = latencies[record.turn - 1] if 0 < record.turn <= len(latencies) else None
-            on_turn(TurnResult(said, record.caller_heard, record.bot_said, latency))
+    def collect(record: TurnRecord) -> None:
+        if record.call_sid == caller.call_sid:
+            heard[record.turn] = record
 
-    live_listeners.append(print_live)
+    async def show(turn: int) -> None:
+        """Print turn ``turn`` once the server has recorded it (live mode only)."""
+        if on_turn is None:
+            return
+        for _ in range(40):
+            if turn in heard:
+                record = heard[turn]
+                said = scenario.turns[turn - 1].say if turn > 0 else None
+                on_turn(TurnResult(said, record.caller_heard, record.bot_said, latencies[-1] if turn else None))
+                return
+            await asyncio.sleep(0.05)
+
+    live_listeners.append(collect)
     error = None
     try:
         async with caller:
             await caller.wait_for_bot(since=0.0, timeout=BOT_TURN_TIMEOUT_SECS)
-            for turn in scenario.turns:
+            await show(0)
+            for index, turn in enumerate(scenario.turns, start=1):
                 if caller.closed.is_set():
                     break
                 speech_end = await caller.say(load_phone_audio(turn.audio))
                 started = await caller.wait_for_bot(since=speech_end, timeout=BOT_TURN_TIMEOUT_SECS)
                 latencies.append(round((started - speech_end) * 1000) if started else None)
+                await show(index)
             completed = await caller.wait_for_hang_up(HANG_UP_WAIT_SECS)
     except (OSError, asyncio.TimeoutError) as e:
         completed, error = False, f"could not reach {media_url}: {e}"
     finally:
-        live_listeners.remove(print_live)
+        live_listeners.remove(collect)
 
     call_report = await _final_report(report, caller.call_sid) if error is None else None
     bookings = [b for b in (call_report or {}).get("bookings", []) if b.get("status") == "confirmed"]

@@ -4,7 +4,8 @@ Pipecat's ``WhisperSTTService`` loads a model per call and hands Whisper audio
 at the pipeline's rate; a phone pipeline runs at 8 kHz and Whisper needs
 16 kHz. This subclass shares one loaded model between all calls in the
 process, resamples each segment, and decodes greedily at temperature 0 so the
-same audio always gives the same words.
+same audio always gives the same words; segments are trimmed to a fixed
+silence margin because tiny models decode differently with different padding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from loguru import logger
 from pipecat.frames.frames import ErrorFrame, Frame, TranscriptionFrame
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
+
+from bot.audio import trim_silence
 
 WHISPER_RATE = 16000
 
@@ -64,6 +67,7 @@ class LocalWhisperSTTService(WhisperSTTService):
         samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
         if self.sample_rate != WHISPER_RATE:
             samples = soxr.resample(samples, self.sample_rate, WHISPER_RATE)
+        samples = trim_silence(samples, WHISPER_RATE)
         model = self._model
 
         def transcribe() -> str:

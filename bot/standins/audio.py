@@ -129,7 +129,9 @@ def speech_duration_ms(text: str, *, ms_per_char: int, max_ms: int) -> int:
     return min(len(text.strip()) * ms_per_char, max_ms)
 
 
-def synthesize_speech(text: str, sample_rate: int, *, ms_per_char: int = 60, max_ms: int = 20_000) -> np.ndarray:
+def synthesize_speech(
+    text: str, sample_rate: int, *, ms_per_char: int = 60, max_ms: int = 20_000
+) -> np.ndarray:
     """A deterministic speech-like int16 signal for ``text``.
 
     Each character gets ``ms_per_char``: letters are voiced (a gliding pitch

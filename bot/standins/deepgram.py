@@ -12,7 +12,6 @@ From a shell: ``python -m bot.standins.deepgram --port 8701 --transcript "Hello"
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
@@ -21,20 +20,11 @@ from bot.standins.audio import ENCODINGS
 from bot.standins.deepgram_listen import ListenConfig, ListenRecord, ListenSession
 from bot.standins.deepgram_speak import AudioStreamer, SpeakConfig, SpeakRecord, SpeakSession, speak_over_http
 from bot.standins.faults import Fault, FaultMode
-from bot.standins.server import LoopbackServer, cli_parser, serve_forever
+from bot.standins.server import LoopbackServer, Rejection, cli_parser, serve_forever
 
 Endpoint = Literal["listen", "speak"]
 
 _CONTENT_TYPES = {"linear16": "audio/l16", "mulaw": "audio/pcmu", "alaw": "audio/pcma"}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A request or websocket upgrade the stand-in turned away."""
-
-    path: str
-    status: int
-    reason: str
 
 
 class DeepgramStandin(LoopbackServer):
@@ -87,8 +77,6 @@ class DeepgramStandin(LoopbackServer):
             max_speech_ms=max_speech_ms,
             realtime_factor=realtime_factor,
         )
-        self.listen_fault = Fault()
-        self.speak_fault = Fault()
         self.set_fault(fault, drop_after=drop_after)
         self.listens: list[ListenRecord] = []
         self.speaks: list[SpeakRecord] = []
@@ -116,7 +104,9 @@ class DeepgramStandin(LoopbackServer):
     def _refusal(self, request: web.Request, fault: Fault) -> web.Response | None:
         """Deepgram's answer to a request it won't serve, or None to serve it."""
         if fault.mode == "refuse":
-            return self._reject(request, 503, "SERVICE_UNAVAILABLE", "Stand-in refusing requests (fault mode).")
+            return self._reject(
+                request, 503, "SERVICE_UNAVAILABLE", "Stand-in refusing requests (fault mode)."
+            )
         if request.headers.get("Authorization") != f"Token {self.api_key}":
             return self._reject(request, 401, "INVALID_AUTH", "Invalid credentials.")
         encoding = request.query.get("encoding", "linear16")
@@ -172,7 +162,11 @@ class DeepgramStandin(LoopbackServer):
         self.speaks.append(record)
         ws = await self._accept(request, str(uuid.uuid4()))
         session = SpeakSession(
-            ws=ws, request=request, record=record, streamer=self._streamer(request), fault=lambda: self.speak_fault
+            ws=ws,
+            request=request,
+            record=record,
+            streamer=self._streamer(request),
+            fault=lambda: self.speak_fault,
         )
         try:
             await session.run()
@@ -204,15 +198,19 @@ class DeepgramStandin(LoopbackServer):
 
 
 def _first_values(request: web.Request) -> dict[str, str]:
-    return {key: request.query.getone(key) for key in request.query.keys()}
+    return {key: request.query.getone(key) for key in request.query}
 
 
 def main() -> None:
     parser = cli_parser("Local Deepgram stand-in (STT /v1/listen, TTS /v1/speak).")
-    parser.add_argument("--transcript", action="append", default=[], help="scripted final transcript (repeatable)")
+    parser.add_argument(
+        "--transcript", action="append", default=[], help="scripted final transcript (repeatable)"
+    )
     parser.add_argument("--fault", default="ok", choices=DeepgramStandin.SUPPORTED_FAULTS)
     args = parser.parse_args()
-    serve_forever(DeepgramStandin(api_key=args.api_key, transcripts=args.transcript, fault=args.fault, port=args.port))
+    serve_forever(
+        DeepgramStandin(api_key=args.api_key, transcripts=args.transcript, fault=args.fault, port=args.port)
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
@@ -22,7 +22,9 @@ from bot.standins.faults import Fault
 # What Deepgram sends instead of a transcript in "garbage" mode: first a
 # Results message with the wrong types, then text that is not JSON at all.
 GARBAGE_MESSAGES = (
-    json.dumps({"type": "Results", "channel": {"alternatives": "none"}, "is_final": "maybe", "start": "zero"}),
+    json.dumps(
+        {"type": "Results", "channel": {"alternatives": "none"}, "is_final": "maybe", "start": "zero"}
+    ),
     '{"type": "Results", "channel": {"alternatives": [{"transcript": ',
 )
 
@@ -102,13 +104,12 @@ class ListenSession:
             async for msg in self._ws:
                 if msg.type == WSMsgType.BINARY:
                     await self._on_audio(msg.data)
-                elif msg.type == WSMsgType.TEXT:
-                    if await self._on_control(msg.data):
-                        break
+                elif msg.type == WSMsgType.TEXT and await self._on_control(msg.data):
+                    break
                 if self._cut:
                     break
         finally:
-            for timer in self._timers:
+            for timer in list(self._timers):
                 timer.cancel()
             self._record.closed = True
 
@@ -123,7 +124,9 @@ class ListenSession:
             if kind == "start":
                 self._interim_sent = False
                 if self._vad_events:
-                    await self._send({"type": "SpeechStarted", "channel": [0, self._channels], "timestamp": value})
+                    await self._send(
+                        {"type": "SpeechStarted", "channel": [0, self._channels], "timestamp": value}
+                    )
             else:
                 self._awaiting_final.append(value)
                 self._start_timer(value)
@@ -169,16 +172,23 @@ class ListenSession:
         if not owed and answer_empty:
             # Deepgram confirms a Finalize even when nothing was pending.
             now = self._detector.audio_seconds
-            await self._send_results("", Utterance(now, now), is_final=True, speech_final=False, from_finalize=True)
+            await self._send_results(
+                "", Utterance(now, now), is_final=True, speech_final=False, from_finalize=True
+            )
 
     async def _send_final(self, utterance: Utterance, *, speech_final: bool, from_finalize: bool) -> None:
-        transcript = self._script.popleft() if self._script else ""
-        self._record.transcripts.append(transcript)
+        # A transcript is used up only when it is delivered, so a fault doesn't shift the script.
+        delivered = self._fault().mode in ("ok", "drop")
+        transcript = (self._script.popleft() if delivered else self._script[0]) if self._script else ""
+        if delivered:
+            self._record.transcripts.append(transcript)
         await self._send_results(
             transcript, utterance, is_final=True, speech_final=speech_final, from_finalize=from_finalize
         )
         if self._utterance_end:
-            await self._send({"type": "UtteranceEnd", "channel": [0, self._channels], "last_word_end": utterance.end})
+            await self._send(
+                {"type": "UtteranceEnd", "channel": [0, self._channels], "last_word_end": utterance.end}
+            )
 
     async def _maybe_send_interim(self) -> None:
         start = self._detector.speech_start
@@ -194,7 +204,13 @@ class ListenSession:
         )
 
     async def _send_results(
-        self, transcript: str, utterance: Utterance, *, is_final: bool, speech_final: bool, from_finalize: bool = False
+        self,
+        transcript: str,
+        utterance: Utterance,
+        *,
+        is_final: bool,
+        speech_final: bool,
+        from_finalize: bool = False,
     ) -> None:
         message = {
             "type": "Results",
@@ -206,7 +222,11 @@ class ListenSession:
             "from_finalize": from_finalize,
             "channel": {
                 "alternatives": [
-                    {"transcript": transcript, "confidence": 0.99 if transcript else 0.0, "words": _words(transcript, utterance)}
+                    {
+                        "transcript": transcript,
+                        "confidence": 0.99 if transcript else 0.0,
+                        "words": _words(transcript, utterance),
+                    }
                 ]
             },
             "metadata": {
@@ -223,7 +243,7 @@ class ListenSession:
             "transaction_key": "deprecated",
             "request_id": self._request_id,
             "sha256": self._digest.hexdigest(),
-            "created": datetime.now(timezone.utc).isoformat(),
+            "created": datetime.now(UTC).isoformat(),
             "duration": self._detector.audio_seconds,
             "channels": self._channels,
         }
@@ -233,17 +253,18 @@ class ListenSession:
         fault = self._fault()
         if self._cut or fault.mode == "hang" or self._ws.closed:
             return
+        texts = GARBAGE_MESSAGES if payload and fault.mode == "garbage" else (message,)
         async with self._send_lock:
-            if payload and fault.mode == "garbage":
-                for text in GARBAGE_MESSAGES:
+            try:
+                for text in texts:
+                    await self._ws.send_str(text if isinstance(text, str) else json.dumps(text))
                     self._record.sent.append(text)
-                    await self._ws.send_str(text)
+            except ConnectionResetError:
+                self._cut = True  # the client went away mid-send
                 return
-            self._record.sent.append(message)
-            await self._ws.send_str(json.dumps(message))
-            if payload:
+            if payload and fault.mode == "drop":
                 self._payloads_sent += 1
-                if fault.mode == "drop" and self._payloads_sent >= fault.drop_after:
+                if self._payloads_sent >= fault.drop_after:
                     self._cut_connection()
 
     def _cut_connection(self) -> None:

@@ -57,7 +57,9 @@ class AudioStreamer:
         cfg = self._config
         if first:
             await asyncio.sleep(cfg.first_audio_ms / 1000)
-        samples = synthesize_speech(text, self._sample_rate, ms_per_char=cfg.ms_per_char, max_ms=cfg.max_speech_ms)
+        samples = synthesize_speech(
+            text, self._sample_rate, ms_per_char=cfg.ms_per_char, max_ms=cfg.max_speech_ms
+        )
         audio = encode(samples, self._encoding)
         chunk_bytes = self._sample_rate * cfg.chunk_ms // 1000 * bytes_per_sample(self._encoding)
         interval = cfg.chunk_ms / 1000 / cfg.realtime_factor
@@ -161,30 +163,40 @@ class SpeakSession:
                 idle = False
                 await self._send_audio(chunk)
 
+    def _silenced(self) -> bool:
+        return self._cut or self._fault().mode == "hang" or self._ws.closed
+
     async def _send_audio(self, chunk: bytes) -> None:
-        fault = self._fault()
-        if self._cut or fault.mode == "hang" or self._ws.closed:
+        if self._silenced() or not await self._send(chunk):
             return
-        await self._ws.send_bytes(chunk)
         self._record.audio_bytes += len(chunk)
         self._record.audio_messages += 1
-        self._payloads_sent += 1
-        if fault.mode == "drop" and self._payloads_sent >= fault.drop_after:
-            self._cut_connection()
+        if self._fault().mode == "drop":
+            self._payloads_sent += 1
+            if self._payloads_sent >= self._fault().drop_after:
+                self._cut_connection()
 
     async def _send_json(self, message: dict[str, Any]) -> None:
-        if self._cut or self._fault().mode == "hang" or self._ws.closed:
-            return
-        if self._fault().mode == "garbage":
-            message = GARBAGE_FLUSHED
-        await self._ws.send_str(json.dumps(message))
+        if not self._silenced():
+            await self._send(json.dumps(GARBAGE_FLUSHED if self._fault().mode == "garbage" else message))
 
     async def _send_garbage(self) -> None:
         """Instead of audio: text that is not JSON and a chunk that is not whole samples."""
-        if self._cut or self._fault().mode == "hang" or self._ws.closed:
-            return
-        await self._ws.send_str(GARBAGE_TEXT)
-        await self._ws.send_bytes(b"\x01\x02\x03")
+        if not self._silenced():
+            await self._send(GARBAGE_TEXT)
+            await self._send(b"\x01\x02\x03")
+
+    async def _send(self, data: str | bytes) -> bool:
+        """Send one message; False if the client had gone away."""
+        try:
+            if isinstance(data, bytes):
+                await self._ws.send_bytes(data)
+            else:
+                await self._ws.send_str(data)
+        except ConnectionResetError:
+            self._cut = True
+            return False
+        return True
 
     def _cut_connection(self) -> None:
         """Drop the TCP connection without a websocket close, as a network failure would."""
@@ -207,7 +219,9 @@ async def speak_over_http(
     try:
         text = str((await request.json()).get("text", ""))
     except (ValueError, AttributeError):
-        return web.json_response({"err_code": "INVALID_JSON", "err_msg": "Body must be JSON with text."}, status=400)
+        return web.json_response(
+            {"err_code": "INVALID_JSON", "err_msg": "Body must be JSON with text."}, status=400
+        )
     record.texts.append(text)
     if fault.mode == "hang":
         await stopping.wait()
@@ -216,15 +230,17 @@ async def speak_over_http(
         return web.Response(body=GARBAGE_TEXT.encode(), content_type="application/json")
     response = web.StreamResponse(headers={"Content-Type": content_type})
     await response.prepare(request)
-    sent = 0
-    async for chunk in streamer.chunks(text, first=True):
-        if fault.mode == "drop" and sent >= fault.drop_after:
-            request.transport.close()
-            return response
-        await response.write(chunk)
-        sent += 1
-        record.audio_bytes += len(chunk)
-        record.audio_messages += 1
-    await response.write_eof()
+    try:
+        async for chunk in streamer.chunks(text, first=True):
+            if fault.mode == "drop" and record.audio_messages >= fault.drop_after:
+                request.transport.close()  # mid-body, as a network failure would
+                break
+            await response.write(chunk)
+            record.audio_bytes += len(chunk)
+            record.audio_messages += 1
+        else:
+            await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped reading
     record.closed = True
     return response

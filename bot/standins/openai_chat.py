@@ -66,16 +66,16 @@ def echo_responder(request: dict[str, Any]) -> Reply:
     return Reply(text=f"You said: {last}" if isinstance(last, str) else "Hello from the stand-in.")
 
 
-def garbage_reply(kind: GarbageKind, request: dict[str, Any]) -> Reply | None:
-    """A reply that is well-formed on the wire but unusable; None for ``bad_json``,
-    whose garbage is in the stream itself."""
+def garbage_reply(kind: GarbageKind, request: dict[str, Any]) -> Reply:
+    """What a fault answers instead of the responder. For ``bad_json`` the garbage
+    is in the encoding (see ``BAD_JSON_CHUNK``), not in this reply."""
     if kind == "unknown_function":
         return Reply.calling(UNKNOWN_FUNCTION)
     if kind == "bad_arguments":
         tools = request.get("tools") or []
         name = tools[0]["function"]["name"] if tools else UNKNOWN_FUNCTION
         return Reply(tool_calls=(ToolCall(name, BAD_ARGUMENTS),))
-    return None
+    return Reply(text="This reply is sent garbled.")
 
 
 class Completion:
@@ -122,8 +122,12 @@ class Completion:
             for start in range(0, len(arguments), 12):
                 piece = {"index": index, "function": {"arguments": arguments[start : start + 12]}}
                 deltas.append({"tool_calls": [piece]})
-        chunks = [self._chunk([{"index": 0, "delta": d, "logprobs": None, "finish_reason": None}]) for d in deltas]
-        chunks.append(self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": self.finish_reason}]))
+        chunks = [
+            self._chunk([{"index": 0, "delta": d, "logprobs": None, "finish_reason": None}]) for d in deltas
+        ]
+        chunks.append(
+            self._chunk([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": self.finish_reason}])
+        )
         if self._include_usage:
             chunks.append(self._chunk([], usage=self.usage(len(chunks))))
         return chunks
@@ -134,14 +138,18 @@ class Completion:
         if self.reply.tool_calls:
             message["tool_calls"] = [
                 {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
-                for call_id, call, arguments in zip(self._call_ids, self.reply.tool_calls, self._arguments)
+                for call_id, call, arguments in zip(
+                    self._call_ids, self.reply.tool_calls, self._arguments, strict=True
+                )
             ]
         return {
             "id": self._id,
             "object": "chat.completion",
             "created": self._created,
             "model": self._model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}],
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish_reason}
+            ],
             "usage": self.usage(len(self.text_pieces()) + sum(map(len, self._arguments)) // 4 + 1),
             "system_fingerprint": "fp_standin",
         }

@@ -2,7 +2,9 @@
 
 import argparse
 import asyncio
+import contextlib
 import socket
+from dataclasses import dataclass
 from typing import Self
 
 from aiohttp import web
@@ -10,11 +12,22 @@ from aiohttp import web
 LOOPBACK = "127.0.0.1"
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A request or websocket upgrade a stand-in turned away."""
+
+    path: str
+    status: int
+    reason: str
+
+
 class LoopbackServer:
     """An aiohttp application served on 127.0.0.1 for the span of an ``async with``.
 
     Subclasses add their routes in ``_add_routes``. Port 0 (the default) takes
     a free port; the one chosen is in ``port`` once the server has started.
+    ``stop()`` and a later ``start()`` keep that port, so a test can make the
+    service refuse connections for a while and then come back at the same URL.
     """
 
     def __init__(self, *, port: int = 0) -> None:
@@ -51,7 +64,7 @@ class LoopbackServer:
         # Binding the socket ourselves is what lets port 0 report the port it got.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((LOOPBACK, self._requested_port))
+        sock.bind((LOOPBACK, self.port or self._requested_port))
         self.port = sock.getsockname()[1]
         self.stopping.clear()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -89,7 +102,5 @@ def serve_forever(server: LoopbackServer) -> None:
             print(f"{type(server).__name__} listening on {server.base_url}", flush=True)
             await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

@@ -1,0 +1,52 @@
+"""The dialogue engine's choice of tool call, on the real flow's tools and JSON schemas."""
+
+import pytest
+from pipecat.flows import Flow, FlowConfig
+
+from bot import tools
+from bot.dialogue.understanding import ToolCall, choose_tool_call
+from tests.conftest import NOW, PROJECT
+
+FLOW = Flow(FlowConfig.from_file(PROJECT / "flows" / "booking.yaml"), handlers=tools)
+
+
+def node_tools(node: str):
+    return FLOW.node(node).get("functions", []) + FLOW.global_functions
+
+
+def choose(text, node, expecting=None):
+    return choose_tool_call(text, node_tools(node), today=NOW.date(), expecting=expecting)
+
+
+@pytest.mark.parametrize(
+    "node, expecting, said, call",
+    [
+        ("greeting", None, "Hi, I'd like to book a table for four people tomorrow at 7 p.m. The name is Sarah Johnson.",
+         ToolCall("collect_booking", {"party_size": 4, "date": "2026-11-25", "time": "19:00", "name": "Sarah Johnson"})),
+        ("greeting", None, "Hello, I'd like to make a reservation, please.", ToolCall("collect_booking", {})),
+        ("ask_party_size", "party_size", "2 people", ToolCall("collect_booking", {"party_size": 2})),
+        ("ask_party_size", "party_size", "Four.", ToolCall("collect_booking", {"party_size": 4})),
+        ("ask_date", "date", "This Friday.", ToolCall("collect_booking", {"date": "2026-11-27"})),
+        ("ask_time", "time", "Half past 7", ToolCall("collect_booking", {"time": "19:30"})),
+        ("ask_name", "name", "Michael Chen", ToolCall("collect_booking", {"name": "Michael Chen"})),
+        ("time_unavailable", "time", "930 is fine.", ToolCall("collect_booking", {"time": "21:30"})),
+        ("confirm", "yes_no", "Yes, that's right.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("confirm", "yes_no", "No, I don't want to book it, thanks.", ToolCall("confirm_booking", {"confirmed": False})),
+        # A correction at the read-back changes the detail instead of declining.
+        ("confirm", "yes_no", "No, sorry, change it to Friday instead.", ToolCall("collect_booking", {"date": "2026-11-27"})),
+        ("declined", None, "No, that's all. Goodbye.", ToolCall("end_call", {})),
+        ("declined", None, "Actually make it 8 pm", ToolCall("collect_booking", {"time": "20:00"})),
+        ("ask_date", "date", "That's all, bye.", ToolCall("end_call", {})),
+    ],
+)
+def test_utterance_becomes_the_right_tool_call(node, expecting, said, call):
+    assert choose(said, node, expecting) == call
+
+
+@pytest.mark.parametrize("said", ["", "um", "What's the weather like?", "purple elephant"])
+def test_nothing_fits_means_ask_again(said):
+    assert choose(said, "ask_date", "date") is None
+
+
+def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
+    assert choose("Yes.", "ask_time", "time") is None
