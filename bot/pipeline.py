@@ -25,6 +25,8 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.services.llm_service import LLMService
+from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
     SpeechTimeoutUserTurnStopStrategy,
@@ -66,8 +68,25 @@ def initial_state(call: CallContext) -> dict:
     }
 
 
-def load_flow(settings: Settings) -> Flow:
-    return Flow(FlowConfig.from_file(settings.flow_file), handlers=tools)
+def start_flow(
+    settings: Settings,
+    call: CallContext,
+    llm: LLMService,
+    aggregators: LLMContextAggregatorPair,
+    worker: PipelineWorker,
+    transport: BaseTransport | None = None,
+) -> tuple[FlowManager, Flow]:
+    """The call's flow manager, with its state seeded; ``initialize(flow.initial_node)`` starts it."""
+    flow = Flow(FlowConfig.from_file(settings.flow_file), handlers=tools)
+    flow_manager = FlowManager(
+        llm=llm,
+        context_aggregator=aggregators,
+        worker=worker,
+        transport=transport,
+        global_functions=flow.global_functions,
+    )
+    flow_manager.state.update(initial_state(call))
+    return flow_manager, flow
 
 
 def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) -> None:
@@ -128,15 +147,7 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
     transcript = CallTranscript(start.call_sid, call.store)
     transcript.attach(aggregators)
 
-    flow = load_flow(settings)
-    flow_manager = FlowManager(
-        llm=llm,
-        context_aggregator=aggregators,
-        worker=worker,
-        transport=transport,
-        global_functions=flow.global_functions,
-    )
-    flow_manager.state.update(initial_state(call))
+    flow_manager, flow = start_flow(settings, call, llm, aggregators, worker, transport)
     recording = settings.recordings_dir / f"{start.call_sid}.wav"
 
     @transport.event_handler("on_client_connected")

@@ -1,0 +1,42 @@
+"""A live call through the real server: barge-in and garbage on the media stream."""
+
+import asyncio
+import json
+
+from bot.audio import load_phone_audio
+from bot.replay.caller import TwilioCaller
+from bot.replay.runner import in_process_server, replay_settings
+from tests.conftest import NOW, PROJECT
+
+REQUEST = PROJECT / "recordings" / "one-sentence" / "01-request.wav"
+GARBAGE = [
+    "not json at all",
+    json.dumps({"event": "media", "media": {"payload": "!!not-base64!!"}}),
+    json.dumps({"event": "media", "media": "a string"}),
+    json.dumps({"event": "dance"}),
+    json.dumps(["media"]),
+    json.dumps({"event": "media", "media": {"payload": "A" * 200_000}}),
+    json.dumps({"event": "dtmf", "dtmf": {"digit": "Z"}}),
+]
+
+
+async def test_caller_talking_over_the_bot_clears_twilios_buffer_and_the_call_goes_on(tmp_path):
+    settings = replay_settings(tmp_path / "b.db")
+    async with in_process_server(settings) as (url, store):
+        async with TwilioCaller(url, caller="+15550001", custom_parameters={"now": NOW.isoformat()}) as caller:
+            # Wait until the greeting is playing, then send junk and talk over it.
+            for _ in range(200):
+                if caller.bot.onsets:
+                    break
+                await asyncio.sleep(0.05)
+            assert caller.bot.onsets, "the bot never greeted"
+            for message in GARBAGE:
+                await caller._ws.send(message)
+            speech_end = await caller.say(load_phone_audio(REQUEST))
+            assert caller.bot.clears >= 1, "barge-in should send Twilio a 'clear'"
+            answered = await caller.wait_for_bot(since=speech_end, timeout=30)
+            assert answered is not None and not caller.closed.is_set()
+        report = await asyncio.to_thread(store.call_report, caller.call_sid)
+    heard = [t["caller_heard"] for t in report["turns"] if t["caller_heard"]]
+    assert any("Sarah Johnson" in h for h in heard)
+    assert "read that back" in report["turns"][-1]["bot_said"]
