@@ -58,9 +58,18 @@ def check_date(store: BookingStore, day: dt.date, now: dt.datetime) -> Problem |
 
 
 def check_slot(
-    store: BookingStore, party_size: int, day: dt.date, time: dt.time, now: dt.datetime
+    store: BookingStore,
+    party_size: int,
+    day: dt.date,
+    time: dt.time,
+    now: dt.datetime,
+    *,
+    ignore_booking: int | None = None,
 ) -> Verdict:
-    """Whether the whole request can be booked, with alternatives when it cannot."""
+    """Whether the whole request can be booked, with alternatives when it cannot.
+
+    ``ignore_booking`` is a booking being changed: its own seats are free to it.
+    """
     problem = check_party(store, party_size) or check_date(store, day, now)
     if problem:
         return Verdict(problem)
@@ -68,11 +77,11 @@ def check_slot(
         problem = Problem.TIME_PAST
     elif time not in store.business.start_times_on(day):
         problem = Problem.TIME_CLOSED
-    elif not store.has_room(day, time, party_size):
+    elif not store.has_room(day, time, party_size, ignore_booking=ignore_booking):
         problem = Problem.TIME_FULL
     else:
         return Verdict()
-    return Verdict(problem, alternatives(store, party_size, day, time, now))
+    return Verdict(problem, alternatives(store, party_size, day, time, now, ignore_booking=ignore_booking))
 
 
 def alternatives(
@@ -84,6 +93,7 @@ def alternatives(
     *,
     limit: int = 2,
     days_ahead: int = 7,
+    ignore_booking: int | None = None,
 ) -> list[Slot]:
     """The nearest bookable slots: the same day first (closest in time, one
     earlier and one later when both exist), else the nearest time on the next
@@ -94,7 +104,8 @@ def alternatives(
         return [
             Slot(on, t)
             for t in store.business.start_times_on(on)
-            if dt.datetime.combine(on, t) > now and store.has_room(on, t, party_size)
+            if dt.datetime.combine(on, t) > now
+            and store.has_room(on, t, party_size, ignore_booking=ignore_booking)
         ]
 
     def distance(slot: Slot) -> float:

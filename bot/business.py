@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,6 +45,22 @@ class Business(BaseModel):
     booking_horizon_days: int = Field(60, ge=1)
     hours: dict[str, list[Sitting]]
     closed_dates: list[dt.date] = Field(default_factory=list)
+    # What the line asks for, in order; a business that books one person at a
+    # time leaves out party_size and every booking is for default_party_size.
+    asks_for: list[Literal["party_size", "date", "time", "name"]] = ["party_size", "date", "time", "name"]
+    default_party_size: int = Field(1, ge=1)
+    # How a booking is read back; {party}, {day}, {time}, {name} are filled in.
+    readback: str = "a table for {party} {day}, at {time}, under the name {name}"
+    # Appended to the read-back when the caller left a special request.
+    readback_note: str = ", with a note: {note}"
+
+    @field_validator("asks_for")
+    @classmethod
+    def _asks_for_date_time_and_name(cls, asks: list[str]) -> list[str]:
+        missing = {"date", "time", "name"} - set(asks)
+        if missing:
+            raise ValueError(f"asks_for must include {', '.join(sorted(missing))}")
+        return asks
 
     @field_validator("hours")
     @classmethod

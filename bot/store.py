@@ -162,6 +162,11 @@ class BookingStore:
             if_not_exists=True,
         )
         db["call_turns"].create_index(["call_sid", "turn"], if_not_exists=True)
+        db["messages"].create(
+            {"id": int, "call_sid": str, "caller": str, "name": str, "callback_number": str, "reason": str, "at": str},
+            pk="id",
+            if_not_exists=True,
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
@@ -261,17 +266,87 @@ class BookingStore:
             }
         )
 
+    def change_booking(
+        self,
+        booking_id: int,
+        *,
+        party_size: int,
+        date: dt.date,
+        time: dt.time,
+        call_sid: str | None,
+    ) -> Booking:
+        """Move or resize a booking atomically; its own seats do not count against it."""
+        with self._write() as db:
+            before = db["bookings"].get(booking_id)
+            if before["status"] != "confirmed":
+                raise BookingNotFound(booking_id)
+            if not self.has_room(date, time, party_size, ignore_booking=booking_id):
+                raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
+            change = {
+                "party_size": party_size,
+                "date": date.isoformat(),
+                "time": time.strftime("%H:%M"),
+                "updated_at": _now_iso(),
+            }
+            db["bookings"].update(booking_id, change)
+            self._history(db, booking_id, "changed", call_sid, before, before | change)
+            if call_sid:
+                db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
+        return self.get(booking_id)
+
+    def cancel_booking(self, booking_id: int, *, call_sid: str | None) -> Booking:
+        with self._write() as db:
+            before = db["bookings"].get(booking_id)
+            if before["status"] != "confirmed":
+                raise BookingNotFound(booking_id)
+            change = {"status": "cancelled", "updated_at": _now_iso()}
+            db["bookings"].update(booking_id, change)
+            self._history(db, booking_id, "cancelled", call_sid, before, before | change)
+        return self.get(booking_id)
+
+    def upcoming_bookings(
+        self,
+        today: dt.date,
+        *,
+        caller: str | None = None,
+        name: str | None = None,
+        date: dt.date | None = None,
+        code: str | None = None,
+    ) -> list[Booking]:
+        """Confirmed bookings from ``today`` on matching every criterion given (names loosely)."""
+        where, params = ["status = 'confirmed'", "date >= ?"], [today.isoformat()]
+        for column, value in (("caller", caller), ("date", date.isoformat() if date else None), ("code", code)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self.db["bookings"].rows_where(" and ".join(where), params, order_by="date, time")
+        found = [Booking.from_row(r) for r in rows]
+        if name:
+            wanted = set(name.lower().split())
+            found = [b for b in found if wanted & set(b.name.lower().split())]
+        return found
+
+    def take_message(
+        self, *, call_sid: str, caller: str | None, name: str | None, callback_number: str | None, reason: str
+    ) -> int:
+        """A message for staff (hand-off); returns its id."""
+        with self._write() as db:
+            return db["messages"].insert(
+                {
+                    "call_sid": call_sid,
+                    "caller": caller,
+                    "name": name,
+                    "callback_number": callback_number,
+                    "reason": reason,
+                    "at": _now_iso(),
+                }
+            ).last_pk
+
     def get(self, booking_id: int) -> Booking:
         try:
             return Booking.from_row(self.db["bookings"].get(booking_id))
         except sqlite_utils.db.NotFoundError:
             raise BookingNotFound(booking_id) from None
-
-    def bookings_for_call(self, call_sid: str) -> list[Booking]:
-        return [
-            Booking.from_row(r)
-            for r in self.db["bookings"].rows_where("call_sid = ?", [call_sid], order_by="id")
-        ]
 
     def history(self, booking_id: int) -> list[dict[str, Any]]:
         return list(self.db["booking_history"].rows_where("booking_id = ?", [booking_id], order_by="id"))
@@ -303,11 +378,22 @@ class BookingStore:
             )
 
     def call_report(self, call_sid: str) -> dict[str, Any] | None:
-        """What happened on a call: its row, turns and bookings."""
+        """What happened on a call: its row, turns, the bookings it touched and messages it left."""
         try:
             call = self.db["calls"].get(call_sid)
         except sqlite_utils.db.NotFoundError:
             return None
         turns = list(self.db["call_turns"].rows_where("call_sid = ?", [call_sid], order_by="turn, id"))
-        bookings = [b.as_expected() | {"code": b.code, "status": b.status} for b in self.bookings_for_call(call_sid)]
-        return {"call": call, "turns": turns, "bookings": bookings}
+        last_action = {
+            row["booking_id"]: row["action"]
+            for row in self.db.query(
+                "select booking_id, action from booking_history where call_sid = ? order by id", [call_sid]
+            )
+        }
+        bookings = [
+            self.get(booking_id).as_expected()
+            | {"code": self.get(booking_id).code, "status": self.get(booking_id).status, "action": action}
+            for booking_id, action in last_action.items()
+        ]
+        messages = list(self.db["messages"].rows_where("call_sid = ?", [call_sid], order_by="id"))
+        return {"call": call, "turns": turns, "bookings": bookings, "messages": messages}

@@ -5,6 +5,9 @@ Each tool validates what the caller gave, updates the flow state, and returns
 the flow file branches on, so where the conversation goes and what the bot
 says there stay in ``flows/*.yaml``. ``expecting`` tells any dialogue engine
 which value the next node asks for.
+
+One booking draft (``state["booking"]``) serves new bookings and changes: a
+change starts from the found booking, and only the confirmation differs.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from pipecat.flows import TRANSITION_IN_YAML, FlowManager
 from bot import availability, spoken
 from bot.availability import Problem, Slot
 from bot.call_context import CALL_STATE_KEY, CallContext
-from bot.store import SlotUnavailable
+from bot.store import Booking, BookingNotFound, SlotUnavailable
 
-SLOTS = ("party_size", "date", "time", "name")
 # What the node after each problem asks the caller for again.
 _PROBLEM_ASKS = {
     Problem.TOO_LARGE: "party_size",
@@ -31,14 +33,15 @@ _PROBLEM_ASKS = {
     Problem.TIME_CLOSED: "time",
     Problem.TIME_FULL: "time",
 }
-MAX_NAME_LENGTH = 60
+MAX_TEXT_LENGTH = 200
+Result = tuple[dict, Any]
 
 
 def call_of(flow_manager: FlowManager) -> CallContext:
     return flow_manager.state[CALL_STATE_KEY]
 
 
-def _booking(flow_manager: FlowManager) -> dict[str, Any]:
+def _draft(flow_manager: FlowManager) -> dict[str, Any]:
     return flow_manager.state.setdefault("booking", {})
 
 
@@ -56,42 +59,55 @@ def _valid_time(value: str | None) -> dt.time | None:
         return None
 
 
-def _valid_name(value: str | None) -> str | None:
-    name = " ".join(str(value).split()) if value else ""
-    return name[:MAX_NAME_LENGTH] if any(c.isalpha() for c in name) else None
+def _valid_text(value: str | None, *, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    text = " ".join(str(value).split()) if value else ""
+    return text[:limit] if any(c.isalpha() for c in text) else None
 
 
-def _merge(
-    booking: dict[str, Any],
-    party_size: Any,
-    date: str | None,
-    time: str | None,
-    name: str | None,
-) -> None:
+def _merge(draft: dict[str, Any], **values: Any) -> None:
     """Take the values that are well-formed; ignore the rest (the caller is asked again)."""
+    party_size = values.get("party_size")
     if isinstance(party_size, int) and not isinstance(party_size, bool) and party_size >= 1:
-        booking["party_size"] = party_size
-    if parsed_date := _valid_date(date):
-        booking["date"] = parsed_date.isoformat()
-    if parsed_time := _valid_time(time):
-        booking["time"] = parsed_time.strftime("%H:%M")
-    if clean_name := _valid_name(name):
-        booking["name"] = clean_name
+        draft["party_size"] = party_size
+    if parsed_date := _valid_date(values.get("date")):
+        draft["date"] = parsed_date.isoformat()
+    if parsed_time := _valid_time(values.get("time")):
+        draft["time"] = parsed_time.strftime("%H:%M")
+    if name := _valid_text(values.get("name"), limit=60):
+        draft["name"] = name
+    if note := _valid_text(values.get("special_request")):
+        draft["note"] = note
+
+
+def describe(booking: dict[str, Any], call: CallContext) -> str:
+    """A booking (draft or stored) in the business's read-back words."""
+    business, today = call.business, call.now().date()
+    text = business.readback.format(
+        party=spoken.spoken_party(booking.get("party_size", business.default_party_size)),
+        day=spoken.spoken_day(dt.date.fromisoformat(booking["date"]), today),
+        time=spoken.spoken_time(dt.time.fromisoformat(booking["time"])),
+        name=booking["name"],
+    )
+    return text + (business.readback_note.format(note=booking["note"]) if booking.get("note") else "")
+
+
+def _as_draft(booking: Booking) -> dict[str, Any]:
+    return booking.as_expected() | ({"note": booking.notes} if booking.notes else {})
 
 
 def _problem_result(flow_manager: FlowManager, problem: Problem, alternatives: list[Slot]) -> dict:
     call = call_of(flow_manager)
-    state, booking = flow_manager.state, _booking(flow_manager)
+    state, draft = flow_manager.state, _draft(flow_manager)
     today = call.now().date()
-    if "date" in booking:
-        state["requested_day"] = spoken.spoken_day(dt.date.fromisoformat(booking["date"]), today)
-    if "time" in booking:
-        state["requested_time"] = spoken.spoken_time(dt.time.fromisoformat(booking["time"]))
+    if "date" in draft:
+        state["requested_day"] = spoken.spoken_day(dt.date.fromisoformat(draft["date"]), today)
+    if "time" in draft:
+        state["requested_time"] = spoken.spoken_time(dt.time.fromisoformat(draft["time"]))
     # The slot at fault is cleared so the read-back never repeats it.
-    booking.pop(_PROBLEM_ASKS[problem], None)
+    draft.pop(_PROBLEM_ASKS[problem], None)
     choices = [
         spoken.spoken_time(s.time)
-        if dt.date.fromisoformat(booking.get("date", s.date.isoformat())) == s.date
+        if dt.date.fromisoformat(draft.get("date", s.date.isoformat())) == s.date
         else f"{spoken.spoken_time(s.time)} {spoken.spoken_day(s.date, today)}"
         for s in alternatives
     ]
@@ -101,39 +117,34 @@ def _problem_result(flow_manager: FlowManager, problem: Problem, alternatives: l
 
 
 def _next_step(flow_manager: FlowManager) -> dict:
-    """Validate everything collected so far and decide what to ask next."""
+    """Validate everything in the draft and decide what to ask next."""
     call = call_of(flow_manager)
-    booking, now = _booking(flow_manager), call.now()
-    if "party_size" in booking and (problem := availability.check_party(call.store, booking["party_size"])):
+    draft, now, business = _draft(flow_manager), call.now(), call.business
+    changing = flow_manager.state.get("changing")
+    party_size = draft.get("party_size", business.default_party_size)
+    if "party_size" in draft and (problem := availability.check_party(call.store, party_size)):
         return _problem_result(flow_manager, problem, [])
-    if "date" in booking and (
-        problem := availability.check_date(call.store, dt.date.fromisoformat(booking["date"]), now)
+    if "date" in draft and (
+        problem := availability.check_date(call.store, dt.date.fromisoformat(draft["date"]), now)
     ):
         return _problem_result(flow_manager, problem, [])
-    if "date" in booking and "time" in booking:
+    if "date" in draft and "time" in draft:
         verdict = availability.check_slot(
             call.store,
-            booking.get("party_size", 1),
-            dt.date.fromisoformat(booking["date"]),
-            dt.time.fromisoformat(booking["time"]),
+            party_size,
+            dt.date.fromisoformat(draft["date"]),
+            dt.time.fromisoformat(draft["time"]),
             now,
+            ignore_booking=changing,
         )
         if not verdict.ok:
             return _problem_result(flow_manager, verdict.problem, verdict.alternatives)
-    for slot in SLOTS:
-        if slot not in booking:
-            return {"next": slot, "expecting": slot, "booking": dict(booking)}
-    flow_manager.state["readback"] = _readback(booking, now.date())
-    return {"next": "confirm", "expecting": "yes_no", "booking": dict(booking)}
-
-
-def _readback(booking: dict[str, Any], today: dt.date) -> str:
-    return (
-        f"a table for {spoken.spoken_party(booking['party_size'])}"
-        f" {spoken.spoken_day(dt.date.fromisoformat(booking['date']), today)},"
-        f" at {spoken.spoken_time(dt.time.fromisoformat(booking['time']))},"
-        f" under the name {booking['name']}"
-    )
+    for slot in business.asks_for:
+        if slot not in draft:
+            return {"next": slot, "expecting": slot, "booking": dict(draft)}
+    flow_manager.state["readback"] = describe(draft, call)
+    step = "confirm_change" if changing else "confirm"
+    return {"next": step, "expecting": "yes_no", "booking": dict(draft)}
 
 
 async def collect_booking(
@@ -142,49 +153,166 @@ async def collect_booking(
     date: str | None = None,
     time: str | None = None,
     name: str | None = None,
-) -> tuple[dict, Any]:
-    """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time or name (or corrects one), passing only what they said.
+    special_request: str | None = None,
+) -> Result:
+    """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time, name or a special request (or corrects one), passing only what they said.
 
     Args:
         party_size: How many people, as a number.
         date: The day, as YYYY-MM-DD (resolve words like "tomorrow" or "Friday" using today's date).
         time: The time in 24-hour HH:MM (dinner times like "seven" mean 19:00).
         name: The name the booking is under.
+        special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access.
     """
-    booking = _booking(flow_manager)
-    _merge(booking, party_size, date, time, name)
+    _merge(_draft(flow_manager), party_size=party_size, date=date, time=time, name=name, special_request=special_request)
     result = _next_step(flow_manager)
-    logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {booking}")
+    logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
 
 
-async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> tuple[dict, Any]:
-    """Book the table once the caller has answered the read-back. Call it with confirmed=true only when the caller clearly agreed, and confirmed=false when they declined.
+async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """Make the booking (or the change) once the caller has answered the read-back. Call it with confirmed=true only when the caller clearly agreed, and confirmed=false when they declined.
 
     Args:
-        confirmed: Whether the caller agreed to the booking as read back.
+        confirmed: Whether the caller agreed to what was read back.
     """
     if confirmed is not True:
         return {"next": "declined", "expecting": None}, TRANSITION_IN_YAML
     step = _next_step(flow_manager)
-    if step["next"] != "confirm":  # something changed since the read-back
+    if step["next"] not in ("confirm", "confirm_change"):  # something changed since the read-back
         return step, TRANSITION_IN_YAML
-    call = call_of(flow_manager)
-    booking = _booking(flow_manager)
+    call, draft, state = call_of(flow_manager), _draft(flow_manager), flow_manager.state
+    slot = {
+        "party_size": draft.get("party_size", call.business.default_party_size),
+        "date": dt.date.fromisoformat(draft["date"]),
+        "time": dt.time.fromisoformat(draft["time"]),
+    }
     try:
-        made = call.store.create_booking(
-            name=booking["name"],
-            party_size=booking["party_size"],
-            date=dt.date.fromisoformat(booking["date"]),
-            time=dt.time.fromisoformat(booking["time"]),
-            caller=call.caller,
-            call_sid=call.call_sid,
-        )
+        if state.get("changing"):
+            made = call.store.change_booking(state["changing"], call_sid=call.call_sid, **slot)
+        else:
+            made = call.store.create_booking(
+                name=draft["name"], caller=call.caller, call_sid=call.call_sid, notes=draft.get("note"), **slot
+            )
     except SlotUnavailable:
         # Another call took the last seats between the read-back and now.
         return _next_step(flow_manager), TRANSITION_IN_YAML
-    flow_manager.state["confirmation_code"] = made.code
-    flow_manager.state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
-    flow_manager.state["booking_id"] = made.id
-    logger.info(f"{call.call_sid}: booked {made.code} {made.as_expected()}")
-    return {"next": "booked", "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML
+    except BookingNotFound:
+        return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    state["confirmation_code"] = made.code
+    state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
+    state["booking_id"] = made.id
+    outcome = "changed" if state.get("changing") else "booked"
+    logger.info(f"{call.call_sid}: {outcome} {made.code} {made.as_expected()}")
+    return {"next": outcome, "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML
+
+
+def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
+    """Where a search for the caller's booking leads."""
+    call, state = call_of(flow_manager), flow_manager.state
+    purpose = state.get("purpose", "check")
+    if not matches:
+        state["search_failures"] = state.get("search_failures", 0) + 1
+        return {"next": "not_found", "expecting": "name", "found": 0}
+    if len(matches) > 1:
+        state["candidates"] = [b.id for b in matches]
+        state["choices"] = spoken.spoken_choices([spoken.spoken_day(b.date, call.now().date()) for b in matches])
+        state["candidate_count"] = len(matches)
+        return {"next": "which_booking", "expecting": "date", "found": len(matches)}
+    (booking,) = matches
+    state["found_id"] = booking.id
+    state["found"] = describe(_as_draft(booking), call)
+    state["found_code_spelled"] = spoken.spelled_code(booking.code)
+    if purpose == "change":
+        # The draft starts as the booking; what the caller says next overrides it.
+        state["changing"] = booking.id
+        state["booking"] = _as_draft(booking)
+    return {"next": f"{purpose}_found", "expecting": None, "found": 1}
+
+
+async def _start(flow_manager: FlowManager, purpose: str) -> Result:
+    call, state = call_of(flow_manager), flow_manager.state
+    state["purpose"] = purpose
+    for key in ("candidates", "changing", "found_id"):
+        state.pop(key, None)
+    matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller) if call.caller else []
+    return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+async def change_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to change an existing booking (its day, time or party size)."""
+    return await _start(flow_manager, "change")
+
+
+async def cancel_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to cancel an existing booking."""
+    return await _start(flow_manager, "cancel")
+
+
+async def check_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to check the details of an existing booking."""
+    return await _start(flow_manager, "check")
+
+
+async def find_booking(
+    flow_manager: FlowManager,
+    name: str | None = None,
+    date: str | None = None,
+    confirmation_code: str | None = None,
+) -> Result:
+    """Find the caller's existing booking by the name and day it is under, or its confirmation code.
+
+    Args:
+        name: The name the booking is under.
+        date: The day of the booking, as YYYY-MM-DD.
+        confirmation_code: The six-character confirmation code, if the caller has it.
+    """
+    call, state = call_of(flow_manager), flow_manager.state
+    today, day = call.now().date(), _valid_date(date)
+    code = (confirmation_code or "").replace(" ", "").upper() or None
+    if code:
+        matches = call.store.upcoming_bookings(today, code=code)
+    elif state.get("candidates") and day:
+        matches = [b for b in map(call.store.get, state["candidates"]) if b.date == day]
+    elif name:
+        matches = call.store.upcoming_bookings(today, name=name, date=day)
+    else:
+        return {"next": "not_found", "expecting": "name", "found": 0}, TRANSITION_IN_YAML
+    return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+async def confirm_cancel(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """Cancel the booking that was read back. Call it with confirmed=true only when the caller clearly agreed.
+
+    Args:
+        confirmed: Whether the caller wants the booking cancelled.
+    """
+    if confirmed is not True:
+        return {"next": "kept", "expecting": None}, TRANSITION_IN_YAML
+    call, state = call_of(flow_manager), flow_manager.state
+    try:
+        cancelled = call.store.cancel_booking(state["found_id"], call_sid=call.call_sid)
+    except (BookingNotFound, KeyError):
+        return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    logger.info(f"{call.call_sid}: cancelled {cancelled.code}")
+    return {"next": "cancelled", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def take_message(flow_manager: FlowManager, reason: str, name: str | None = None) -> Result:
+    """Leave a message for the staff, who will call the caller back.
+
+    Args:
+        reason: What the caller wants, in their words.
+        name: The caller's name, if they gave it.
+    """
+    call = call_of(flow_manager)
+    text = _valid_text(reason, limit=1000) or "(no reason given)"
+    call.store.take_message(
+        call_sid=call.call_sid,
+        caller=call.caller,
+        name=_valid_text(name, limit=60),
+        callback_number=call.caller,
+        reason=text,
+    )
+    logger.info(f"{call.call_sid}: message for staff: {text!r}")
+    return {"next": "message_taken", "expecting": None}, TRANSITION_IN_YAML

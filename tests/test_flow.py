@@ -112,3 +112,79 @@ async def test_losing_the_last_table_after_the_readback_offers_alternatives(flow
     result, _ = await tools.confirm_booking(flow_manager, confirmed=True)
     assert result["next"] == "time_full" and result["alternatives"]
     assert store.db["bookings"].count == 1  # only the rival's
+
+
+def seed(store, *, name="Ann Lee", caller="+15550100", date="2026-11-27", time="19:00", party=2):
+    return store.create_booking(name=name, party_size=party, date=dt.date.fromisoformat(date),
+                                time=dt.time.fromisoformat(time), caller=caller, call_sid="CAold")
+
+
+async def test_change_finds_the_callers_booking_and_moves_it_with_history(flow_manager, store):
+    booking = seed(store)
+    result, _ = await tools.change_booking(flow_manager)
+    assert result["next"] == "change_found" and "Ann Lee" in flow_manager.state["found"]
+    result = await collect(flow_manager, time="20:30")
+    assert result["next"] == "confirm_change" and "8:30 pm" in flow_manager.state["readback"]
+    result, _ = await tools.confirm_booking(flow_manager, confirmed=True)
+    assert result["next"] == "changed"
+    moved = store.get(booking.id)
+    assert (moved.time, moved.code, store.db["bookings"].count) == (dt.time(20, 30), booking.code, 1)
+    assert [h["action"] for h in store.history(booking.id)] == ["created", "changed"]
+    assert store.history(booking.id)[-1]["call_sid"] == "CAtest"
+
+
+async def test_a_change_may_keep_its_own_seats(flow_manager, store, business):
+    booking = seed(store, party=business.capacity_seats - 2)
+    await tools.change_booking(flow_manager)
+    result = await collect(flow_manager, party_size=min(business.max_party_size, business.capacity_seats))
+    assert result["next"] == "confirm_change"
+    assert store.get(booking.id).status == "confirmed"
+
+
+async def test_cancel_needs_a_yes_and_writes_history(flow_manager, store):
+    booking = seed(store)
+    assert (await tools.cancel_booking(flow_manager))[0]["next"] == "cancel_found"
+    assert (await tools.confirm_cancel(flow_manager, confirmed=False))[0]["next"] == "kept"
+    assert store.get(booking.id).status == "confirmed"
+    assert (await tools.confirm_cancel(flow_manager, confirmed=True))[0]["next"] == "cancelled"
+    assert store.get(booking.id).status == "cancelled"
+    assert [h["action"] for h in store.history(booking.id)] == ["created", "cancelled"]
+
+
+async def test_from_another_phone_the_booking_is_found_by_name_and_day(flow_manager, store):
+    seed(store, caller="+15559999")
+    result, _ = await tools.check_booking(flow_manager)
+    assert result["next"] == "not_found"
+    result, _ = await tools.find_booking(flow_manager, name="lee", date="2026-11-27")
+    assert result["next"] == "check_found"
+    assert (await tools.find_booking(flow_manager, name="Lee", date="2026-11-28"))[0]["next"] == "not_found"
+
+
+async def test_found_by_confirmation_code(flow_manager, store):
+    booking = seed(store, caller=None)
+    result, _ = await tools.find_booking(flow_manager, confirmation_code=booking.code.lower())
+    assert result["next"] == "check_found"
+
+
+async def test_several_bookings_ask_which_day(flow_manager, store):
+    seed(store, date="2026-11-27")
+    seed(store, date="2026-11-28")
+    result, _ = await tools.cancel_booking(flow_manager)
+    assert result["next"] == "which_booking" and flow_manager.state["candidate_count"] == 2
+    result, _ = await tools.find_booking(flow_manager, date="2026-11-28")
+    assert result["next"] == "cancel_found" and "28th" in flow_manager.state["found"]
+
+
+async def test_special_request_is_read_back_and_stored(flow_manager, store):
+    await collect(flow_manager, party_size=2, date="2026-11-25", time="19:00", name="Ann",
+                  special_request="my son has a nut allergy")
+    assert flow_manager.state["readback"].endswith("with a note: my son has a nut allergy")
+    await tools.confirm_booking(flow_manager, confirmed=True)
+    assert next(store.db["bookings"].rows)["notes"] == "my son has a nut allergy"
+
+
+async def test_a_message_for_staff_keeps_the_callers_number(flow_manager, store):
+    result, _ = await tools.take_message(flow_manager, reason="I lost my umbrella last night", name="Tom")
+    assert result["next"] == "message_taken"
+    (message,) = store.db["messages"].rows
+    assert message["callback_number"] == "+15550100" and "umbrella" in message["reason"]

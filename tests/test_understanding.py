@@ -50,3 +50,27 @@ def test_nothing_fits_means_ask_again(said):
 
 def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
     assert choose("Yes.", "ask_time", "time") is None
+
+
+@pytest.mark.parametrize(
+    "node, said, call",
+    [
+        ("greeting", "Hi, I need to change my booking.", ToolCall("change_booking", {})),
+        ("greeting", "I'd like to move my reservation to 8 pm", ToolCall("change_booking", {})),
+        ("greeting", "I want to cancel my reservation please", ToolCall("cancel_booking", {})),
+        ("greeting", "Can you check my booking for Friday?", ToolCall("check_booking", {})),
+        ("greeting", "Can I speak to a manager?", ToolCall("ask_for_human", {})),
+        ("ask_date", "I'd rather talk to a real person", ToolCall("ask_for_human", {})),
+        ("not_found", "It's under Johnson, for Friday", ToolCall("find_booking", {"name": "Johnson", "date": "2026-11-27"})),
+        ("which_booking", "The Saturday one", ToolCall("find_booking", {"date": "2026-11-28"})),
+        ("cancel_found", "Yes please cancel it", ToolCall("confirm_cancel", {"confirmed": True})),
+        ("change_found", "Can we make it 8 pm instead?", ToolCall("collect_booking", {"time": "20:00"})),
+        ("take_message", "My name is Tom Baker and I left my umbrella there last night",
+         ToolCall("take_message", {"reason": "My name is Tom Baker and I left my umbrella there last night", "name": "Tom Baker"})),
+        ("ask_name", "Sarah Johnson. It's my mum's birthday, by the way.",
+         ToolCall("collect_booking", {"name": "Sarah Johnson", "special_request": "It's my mum's birthday"})),
+    ],
+)
+def test_the_whole_job(node, said, call):
+    expecting = "name" if node == "ask_name" else "date" if node == "which_booking" else None
+    assert choose(said, node, expecting) == call

@@ -29,11 +29,13 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 from pipecat.services.settings import LLMSettings
 
-from bot.dialogue.understanding import choose_tool_call
+from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 
 _SAY = re.compile(r'\bSay:\s*"([^"]+)"')
 _REPROMPT = re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE)
 _DEFAULT_REPROMPT = "Sorry, I didn't catch that."
+# Failed tries at the same question before the caller is handed to a person.
+MAX_MISUNDERSTANDINGS = 3
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -66,6 +68,7 @@ class DialogueEngineLLMService(LLMService):
             **kwargs,
         )
         self._clock = clock
+        self._misunderstandings = 0
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -96,9 +99,15 @@ class DialogueEngineLLMService(LLMService):
             caller_words, tools, today=self._clock().date(), expecting=self._expecting(messages)
         )
         if call is None:
-            logger.info(f"{self}: no tool fits {caller_words!r}; asking again")
-            await self._say(f"{self._reprompt()} {self._node_line(messages)}")
-            return
+            self._misunderstandings += 1
+            human = tool_for_intent(tools, "human")
+            if self._misunderstandings < MAX_MISUNDERSTANDINGS or human is None:
+                logger.info(f"{self}: no tool fits {caller_words!r}; asking again")
+                await self._say(f"{self._reprompt()} {self._node_line(messages)}")
+                return
+            logger.info(f"{self}: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {human.name}")
+            call = ToolCall(human.name, {})
+        self._misunderstandings = 0
         logger.info(f"{self}: {caller_words!r} -> {call.name}({call.arguments})")
         await self.run_function_calls(
             [

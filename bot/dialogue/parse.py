@@ -23,6 +23,7 @@ __all__ = [
     "parse_name",
     "parse_party_size",
     "parse_phone",
+    "parse_special_request",
     "parse_time",
     "parse_yes_no",
 ]
@@ -607,6 +608,23 @@ class Extraction:
     phone: str | None
     confirmation_code: str | None
     correction: bool
+    special_request: str | None = None
+
+
+_SPECIAL_REQUEST = re.compile(
+    r"\b(allerg\w*|gluten|nuts?|peanuts?|vegan|vegetarian|coeliac|celiac|dairy|lactose|shellfish|"
+    r"high ?chairs?|booster|pram|buggy|stroller|wheel ?chairs?|accessib\w*|step[- ]free|"
+    r"birthday|anniversary|celebrat\w*|proposal|engagement|quiet table|window|terrace|outside|dog)\b",
+    re.IGNORECASE,
+)
+_CLAUSE_SPLIT = re.compile(r"(?<=[.;!?])\s+|,\s*(?:and\s+)?|\s+and\s+(?=(?:we|i|it|she|he|they|my|our|there|one)\b)", re.IGNORECASE)
+
+
+def parse_special_request(text: str) -> str | None:
+    """The clauses of the utterance that carry a special request ("my son has a nut allergy")."""
+    clauses = [c.strip(" .!?") for c in _CLAUSE_SPLIT.split(text[:_MAX_CHARS])]
+    wanted = [c for c in clauses if c and _SPECIAL_REQUEST.search(c)]
+    return "; ".join(wanted) or None
 
 
 def extract(text: str, today: dt.date, *, expecting: str | None = None) -> Extraction:
@@ -620,4 +638,5 @@ def extract(text: str, today: dt.date, *, expecting: str | None = None) -> Extra
         phone=parse_phone(text),
         confirmation_code=parse_confirmation_code(text),
         correction=parse_correction(text),
+        special_request=parse_special_request(text),
     )

@@ -2,10 +2,14 @@
 
 Pure and deterministic: given what the caller said, the tools the flow offers
 at this node (their JSON schemas, exactly as an LLM would see them) and the
-value the bot just asked for, pick the tool whose arguments the utterance
-fills best. Argument values come from :mod:`bot.dialogue.parse`; tools without
-arguments (``transition_only`` ones) are matched by the intent their name
-announces.
+value the bot just asked for, pick the tool the utterance fits best.
+
+- Value arguments (party size, date, time, name, code, special request) come
+  from :mod:`bot.dialogue.parse`, by argument name; a boolean argument takes
+  the caller's yes or no; a required free-text argument takes their words.
+- A tool's name announces an intent (``cancel_booking`` → cancel,
+  ``ask_for_human`` → human): a clear request for one of those wins over
+  values, since "change it to eight" at the greeting means changing a booking.
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from typing import Any
 
 from bot.dialogue import parse
 
-# Intent words a tool's name can carry, and what callers say to mean them.
+# What callers say to mean each intent.
 _INTENTS: dict[str, re.Pattern] = {
     intent: re.compile(pattern, re.IGNORECASE)
     for intent, pattern in {
         "book": r"\b(book|booking|reserv\w*|table)\b",
         "cancel": r"\b(cancel\w*|call (it )?off)\b",
-        "change": r"\b(change|move|reschedule|modify|amend|update)\b",
-        "human": r"\b(person|human|someone|somebody|staff|manager|operator|real|agent|transfer)\b",
-        "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|no,? thank(s| you)|all good|leave it)\b",
+        "change": r"\b(change|move|reschedule|modify|amend)\b.*\b(booking|reservation|table)\b|"
+        r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend)\b",
+        "check": r"\b(check|confirm|remind me)\b.*\b(booking|reservation)\b|\b(what time|when) is (my|our)\b",
+        "human": r"\b(speak|talk) (to|with) (a |an |the |somebody|someone)|\b(human|operator|manager|receptionist|"
+        r"real person|a person|member of staff|someone else)\b",
+        "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|"
+        r"no,? thank(s| you)|all good|leave it)\b",
     }.items()
 }
 # Tool-name words that announce each intent.
@@ -34,9 +42,13 @@ _NAME_WORDS = {
     "book": {"book", "booking", "reserve", "reservation", "collect", "new"},
     "cancel": {"cancel"},
     "change": {"change", "modify", "reschedule", "move"},
-    "human": {"human", "staff", "transfer", "handoff", "message", "operator"},
+    "check": {"check", "lookup"},
+    "human": {"human", "staff", "transfer", "handoff", "person"},
     "end": {"end", "goodbye", "finish", "hangup"},
 }
+_WEAK_INTENTS = {"book"}  # says what the call is about, not which step to take
+# Argument names filled with the caller's own words when the tool requires them.
+_FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def _extractors(extraction: parse.Extraction) -> dict[str, Callable[[], Any]]:
         "name": lambda: extraction.name,
         "phone": lambda: extraction.phone,
         "confirmation_code": lambda: extraction.confirmation_code,
-        "code": lambda: extraction.confirmation_code,
+        "special_request": lambda: extraction.special_request,
     }
 
 
@@ -72,18 +84,12 @@ def _intents_of(tool_name: str) -> set[str]:
     return {intent for intent, names in _NAME_WORDS.items() if words & names}
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    call: ToolCall
-    score: float
-
-
-def _candidate(
-    tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str
-) -> _Candidate:
-    """Score one tool: filled value arguments weigh most, a yes/no less, the intent least."""
+def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str) -> tuple[float, ToolCall]:
+    """Values weigh 2 each (a special request 1.5), a yes/no 1, a strong intent 3, a weak one 0.5;
+    0 if a required argument is missing."""
     arguments: dict[str, Any] = {}
     score = 0.0
+    required = set(tool.required or [])
     for prop, schema in (tool.properties or {}).items():
         kind = _property_type(schema)
         if kind == "boolean":
@@ -91,16 +97,18 @@ def _candidate(
                 arguments[prop] = yes_no
                 score += 1
         elif prop in extractors:
-            value = extractors[prop]()
-            if value is not None:
+            if (value := extractors[prop]()) is not None:
                 arguments[prop] = value
-                score += 2
-    if any(_INTENTS[i].search(text) for i in _intents_of(tool.name)):
-        score += 0.5
-    missing = [p for p in (tool.required or []) if p not in arguments]
-    if missing:
-        return _Candidate(ToolCall(tool.name, arguments), 0.0)
-    return _Candidate(ToolCall(tool.name, arguments), score)
+                score += 1.5 if prop == "special_request" else 2
+        elif prop in required and prop in _FREE_TEXT and kind == "string" and text.strip():
+            arguments[prop] = text.strip()
+            score += 1
+    for intent in _intents_of(tool.name):
+        if _INTENTS[intent].search(text):
+            score += 0.5 if intent in _WEAK_INTENTS else 3
+    if required - set(arguments):
+        return 0.0, ToolCall(tool.name, arguments)
+    return score, ToolCall(tool.name, arguments)
 
 
 def choose_tool_call(
@@ -113,8 +121,13 @@ def choose_tool_call(
     """The tool call that best fits ``text``, or None when nothing fits (ask again)."""
     extraction = parse.extract(text, today, expecting=expecting)
     extractors = _extractors(extraction)
-    candidates = [_candidate(tool, extractors, extraction.yes_no, text) for tool in tools]
-    best = max(candidates, key=lambda c: c.score, default=None)
-    if best is None or best.score <= 0:
+    scored = [_score(tool, extractors, extraction.yes_no, text) for tool in tools]
+    best = max(scored, key=lambda s: s[0], default=None)
+    if best is None or best[0] <= 0:
         return None
-    return best.call
+    return best[1]
+
+
+def tool_for_intent(tools: Sequence[Any], intent: str) -> Any | None:
+    """The node's tool that announces ``intent`` (e.g. "human"), if any."""
+    return next((t for t in tools if intent in _intents_of(t.name) and not (t.required or [])), None)
