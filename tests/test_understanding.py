@@ -74,3 +74,7 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
 def test_the_whole_job(node, said, call):
     expecting = "name" if node == "ask_name" else "date" if node == "which_booking" else None
     assert choose(said, node, expecting) == call
+
+
+def test_asking_for_a_person_beats_a_misheard_goodbye():
+    assert choose("Bye, can I speak to a manager? Please.", "greeting") == ToolCall("ask_for_human", {})

@@ -46,7 +46,8 @@ _NAME_WORDS = {
     "human": {"human", "staff", "transfer", "handoff", "person"},
     "end": {"end", "goodbye", "finish", "hangup"},
 }
-_WEAK_INTENTS = {"book"}  # says what the call is about, not which step to take
+# "Bye, can I speak to a manager?": asking for something beats the farewell.
+_INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 # Argument names filled with the caller's own words when the tool requires them.
 _FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
@@ -85,7 +86,7 @@ def _intents_of(tool_name: str) -> set[str]:
 
 
 def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str) -> tuple[float, ToolCall]:
-    """Values weigh 2 each (a special request 1.5), a yes/no 1, a strong intent 3, a weak one 0.5;
+    """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
     0 if a required argument is missing."""
     arguments: dict[str, Any] = {}
     score = 0.0
@@ -105,7 +106,7 @@ def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | N
             score += 1
     for intent in _intents_of(tool.name):
         if _INTENTS[intent].search(text):
-            score += 0.5 if intent in _WEAK_INTENTS else 3
+            score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
         return 0.0, ToolCall(tool.name, arguments)
     return score, ToolCall(tool.name, arguments)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import socket
 import tempfile
 import time
@@ -50,7 +51,10 @@ class ReplayResult:
     expect_met: bool
     completed: bool
     booking: dict[str, Any] | None
+    cancelled: list[str] = field(default_factory=list)
+    message: bool = False
     turns: list[TurnResult] = field(default_factory=list)
+    latency: list[dict[str, Any]] = field(default_factory=list)  # the server's per-turn figures (turn_latency rows)
     recording: str | None = None
     error: str | None = None
 
@@ -86,10 +90,23 @@ async def in_process_server(settings: Settings) -> AsyncIterator[tuple[str, Book
         await task
 
 
-def replay_settings(db_path: Path | None = None) -> Settings:
+def replay_settings(db_path: Path | None = None, **overrides: Any) -> Settings:
     """Settings for an in-process replay: the scenario's clock, and a database of its own."""
     db = db_path or Path(tempfile.mkdtemp(prefix="replay-")) / "bookings.db"
-    return load_settings(allow_clock_override=True, db_path=db)
+    return load_settings(allow_clock_override=True, db_path=db, **overrides)
+
+
+def seed_bookings(store: BookingStore, scenario: Scenario) -> None:
+    """Create the bookings a scenario says exist before its call."""
+    for row in scenario.given_bookings:
+        store.create_booking(
+            name=row["name"],
+            party_size=int(row["party_size"]),
+            date=dt.date.fromisoformat(str(row["date"])),
+            time=dt.time.fromisoformat(str(row["time"])),
+            caller=row.get("caller"),
+            call_sid=None,
+        )
 
 
 def store_reports(store: BookingStore) -> Callable[[str], Any]:
@@ -131,6 +148,7 @@ async def replay_scenario(
     *,
     recordings_dir: Path | None = None,
     on_turn: Callable[[TurnResult], None] | None = None,
+    hang_up_wait: float = HANG_UP_WAIT_SECS,
 ) -> ReplayResult:
     parameters = {"now": scenario.now.isoformat()} if scenario.now else {}
     caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters)
@@ -166,17 +184,18 @@ async def replay_scenario(
                 started = await caller.wait_for_bot(since=speech_end, timeout=BOT_TURN_TIMEOUT_SECS)
                 latencies.append(round((started - speech_end) * 1000) if started else None)
                 await show(index)
-            completed = await caller.wait_for_hang_up(HANG_UP_WAIT_SECS)
+            completed = await caller.wait_for_hang_up(hang_up_wait)
     except (OSError, asyncio.TimeoutError) as e:
         completed, error = False, f"could not reach {media_url}: {e}"
     finally:
         live_listeners.remove(collect)
 
     call_report = await _final_report(report, caller.call_sid) if error is None else None
-    bookings = [b for b in (call_report or {}).get("bookings", []) if b.get("status") == "confirmed"]
-    booking = (
-        {k: bookings[-1][k] for k in ("party_size", "date", "time", "name", "code")} if bookings else None
-    )
+    touched = (call_report or {}).get("bookings", [])
+    made = [b for b in touched if b["status"] == "confirmed" and b["action"] in ("created", "changed")]
+    booking = {k: made[-1][k] for k in ("party_size", "date", "time", "name", "code")} if made else None
+    cancelled = [b["code"] for b in touched if b["action"] == "cancelled"]
+    message = bool((call_report or {}).get("messages"))
     turns = [
         TurnResult(
             caller_said=scenario.turns[t["turn"] - 1].say if 0 < t["turn"] <= len(scenario.turns) else None,
@@ -191,10 +210,15 @@ async def replay_scenario(
         scenario=scenario.name,
         description=scenario.description,
         call_sid=caller.call_sid,
-        expect_met=error is None and call_report is not None and scenario.booking_matches(booking),
+        expect_met=error is None
+        and call_report is not None
+        and scenario.outcome_matches(booking, cancelled, message, completed),
         completed=completed,
         booking=booking,
+        cancelled=cancelled,
+        message=message,
         turns=turns,
+        latency=(call_report or {}).get("latency", []),
         recording=str(recording) if recording and recording.exists() else None,
         error=error or (None if call_report else "the server has no report of the call"),
     )

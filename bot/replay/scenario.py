@@ -11,13 +11,17 @@ The format is a contract other tools write to (see recordings/README.md)::
       booking: {party_size: 4, date: "2026-11-25", time: "19:00", name: "Sarah Johnson"}
 
 ``expect.booking: null`` means no booking may be made; leaving ``booking``
-out means the scenario does not care.
+out means the scenario does not care. Optional extensions: ``given.bookings``
+(rows that exist before the call: name, party_size, date, time, caller) and
+``expect.cancelled`` / ``expect.message`` / ``expect.completed`` (true when the
+call must cancel a booking / leave a message for staff / be ended by the bot,
+false when it must not).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ class Scenario:
     caller: str | None
     turns: list[Turn]
     expect: dict[str, Any]
+    given_bookings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def expects_booking(self) -> bool:
@@ -59,6 +64,17 @@ class Scenario:
         if wanted is None or booking is None:
             return wanted is None and booking is None
         return all(str(booking.get(k)) == str(v) for k, v in wanted.items())
+
+    def outcome_matches(
+        self, booking: dict[str, Any] | None, cancelled: list[str], message: bool, completed: bool
+    ) -> bool:
+        """Whether everything under ``expect`` holds."""
+        return (
+            self.booking_matches(booking)
+            and ("completed" not in self.expect or completed == bool(self.expect["completed"]))
+            and ("cancelled" not in self.expect or bool(cancelled) == bool(self.expect["cancelled"]))
+            and ("message" not in self.expect or message == bool(self.expect["message"]))
+        )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -100,6 +116,13 @@ def load_scenario(path: str | Path) -> Scenario:
     booking = expect.get("booking", _UNSET)
     if booking is not _UNSET and booking is not None and not isinstance(booking, dict):
         raise fail("'expect.booking' must be a mapping or null")
+    given = data.get("given") or {}
+    if not isinstance(given, dict) or not isinstance(given.get("bookings", []), list):
+        raise fail("'given.bookings' must be a list of bookings")
+    for index, row in enumerate(given.get("bookings", []), start=1):
+        missing = {"name", "party_size", "date", "time"} - set(row if isinstance(row, dict) else {})
+        if missing:
+            raise fail(f"given booking {index} needs {', '.join(sorted(missing))}")
     return Scenario(
         path=path,
         name=path.parent.name,
@@ -108,6 +131,7 @@ def load_scenario(path: str | Path) -> Scenario:
         caller=str(data["caller"]) if data.get("caller") is not None else None,
         turns=turns,
         expect=expect,
+        given_bookings=list(given.get("bookings", [])),
     )
 
 
