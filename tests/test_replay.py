@@ -28,7 +28,7 @@ OTHERS = sorted(set(SCENARIOS) - set(REPRESENTATIVE))
 def replay(names, db):
     done = subprocess.run(
         [sys.executable, "-m", "bot", "replay", *[f"recordings/{n}" for n in names],
-         "--json", "--concurrency", "5", "--db", str(db)],
+         "--json", "--concurrency", "3", "--db", str(db)],
         cwd=PROJECT, capture_output=True, text=True, timeout=900,
     )
     return done, {r["scenario"]: r for r in map(json.loads, done.stdout.splitlines())}
