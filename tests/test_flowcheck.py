@@ -239,7 +239,7 @@ def test_graph_marks_the_start_and_the_ends():
     assert [b.name for b in graph.boxes if b.initial] == ["start"]
     assert [b.name for b in graph.boxes if b.ends_call] == ["goodbye"]
     text = to_mermaid(graph)
-    assert "call_starts --> n_start" in text and "class n_goodbye ending" in text
+    assert "call_starts --> n_start" in text and "class n_goodbye fc_ending" in text
     assert 'n_confirm -->|"confirm_booking: booked"| n_goodbye' in text
 
 
