@@ -26,7 +26,7 @@ from bot.dialogue import parse
 _INTENTS: dict[str, re.Pattern] = {
     intent: re.compile(pattern, re.IGNORECASE)
     for intent, pattern in {
-        "book": r"\b(book|booking|reserv\w*|table)\b",
+        "book": r"\b(book|booking|reserv\w*|table|appointment)\b",
         "cancel": r"\b(cancel\w*|call (it )?off)\b",
         "change": r"\b(change|move|reschedule|modify|amend)\b.*\b(booking|reservation|table)\b|"
         r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend)\b",
