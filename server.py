@@ -3,6 +3,7 @@
     POST /twilio/voice   TwiML that connects the call's audio to /twilio/media
     WS   /twilio/media   one Pipecat pipeline per call (bot.pipeline)
     GET  /healthz        liveness and the number of calls in progress
+    GET  /metrics        Prometheus metrics: per-stage latency, calls, bookings, errors
     GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
 
 Run it with ``python -m bot serve`` (or ``uvicorn --factory server:create_app``).
@@ -26,6 +27,7 @@ from bot.pipeline import run_call
 from bot.settings import Settings, load_settings
 from bot.store import BookingStore
 from bot.telephony import HandshakeError, read_stream_start
+from processors.metrics import METRICS
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             caller=start.custom_parameters.get("caller") or None,
             store=store,
             clock=clock,
+            transfer=settings.staff_transfer,
         )
         if start.call_sid in active_calls:
             logger.warning(f"{start.call_sid}: a second media stream for a live call was refused")
@@ -107,6 +110,7 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             await run_call(websocket, start, call, settings)
         except Exception:
             logger.exception(f"{start.call_sid}: the call failed")
+            METRICS.error("call")
         finally:
             active_calls.discard(start.call_sid)
 
@@ -114,15 +118,25 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
     async def healthz() -> dict:
         return {"status": "ok", "active_calls": len(active_calls)}
 
-    @app.get("/calls/{call_sid}")
-    async def call_report(call_sid: str, request: Request) -> JSONResponse:
+    def _admin(request: Request) -> bool:
+        """Loopback, or the admin bearer token when one is set."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        allowed = (
+        return bool(
             hmac.compare_digest(token, settings.admin_token)
             if settings.admin_token
             else (request.client and request.client.host in LOOPBACK)
         )
-        if not allowed:
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        if not _admin(request):
+            raise HTTPException(status_code=403, detail="metrics need BOT_ADMIN_TOKEN")
+        body, content_type = METRICS.render()
+        return Response(content=body, media_type=content_type)
+
+    @app.get("/calls/{call_sid}")
+    async def call_report(call_sid: str, request: Request) -> JSONResponse:
+        if not _admin(request):
             raise HTTPException(status_code=403, detail="call reports need BOT_ADMIN_TOKEN")
         report = store.call_report(call_sid)
         if report is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bot.business import Business
 from bot.store import BookingStore
+from bot.transfer import StaffTransfer
 
 # Flow state keys starting with "_" hold live objects, not conversation data.
 CALL_STATE_KEY = "_call"
@@ -19,6 +20,7 @@ class CallContext:
     caller: str | None
     store: BookingStore
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
+    transfer: StaffTransfer | None = None  # set when calls may be put through to staff
 
     @property
     def business(self) -> Business:

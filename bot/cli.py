@@ -1,9 +1,10 @@
-"""``python -m bot``: serve the line, run the demo call, replay scenarios."""
+"""``python -m bot``: serve the line, run the demo call, replay scenarios, try the flow at your desk."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from bot.flowcheck import add_flows_commands
 from bot.settings import PROJECT_DIR, ConfigError, load_settings
 
 DEMO_SCENARIO = PROJECT_DIR / "recordings" / "slot-by-slot"
@@ -44,7 +46,14 @@ def _print_result(result, as_json: bool) -> None:
 async def _replay(
     paths: list[str], url: str | None, db: Path | None, *, live: bool, as_json: bool, concurrency: int = 1
 ) -> int:
-    from bot.replay.runner import http_reports, in_process_server, replay_scenario, replay_settings, store_reports
+    from bot.replay.runner import (
+        http_reports,
+        in_process_server,
+        replay_scenario,
+        replay_settings,
+        seed_bookings,
+        store_reports,
+    )
     from bot.replay.scenario import ScenarioError, find_scenarios, load_scenario
 
     try:
@@ -69,16 +78,101 @@ async def _replay(
         await asyncio.gather(*(run_one(s, media_url, report, recordings_dir) for s in scenarios))
 
     if url:
+        if seeded := [s.name for s in scenarios if s.given_bookings]:
+            print(f"error: {', '.join(seeded)}: 'given.bookings' can only be seeded in-process (drop --url)", file=sys.stderr)
+            return 2
         await run_all(url, http_reports(url, os.environ.get("BOT_ADMIN_TOKEN")), None)
     else:
         settings = replay_settings(db)
         async with in_process_server(settings) as (media_url, store):
+            for scenario in scenarios:
+                seed_bookings(store, scenario)
             await run_all(media_url, store_reports(store), settings.recordings_dir)
         if live:
             for result in results:
                 print(f"booking in {settings.db_path}: {result.booking}")
                 print(f"call recording: {result.recording}")
     return 0 if results and all(r.expect_met for r in results) else 1
+
+
+def _iso_datetime(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r} (e.g. 2026-11-24T15:00)") from None
+
+
+def _add_desk_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--flow", type=Path, metavar="FILE", help="the flow file to try (default: BOT_FLOW_FILE)")
+    command.add_argument(
+        "--now", type=_iso_datetime, metavar="ISO_DATETIME", help="the call's clock (default: now): 2026-11-24T15:00"
+    )
+    command.add_argument("--db", type=Path, metavar="FILE", help="booking database (default: BOT_DB_PATH)")
+    command.add_argument(
+        "--caller", metavar="NUMBER", help="the caller's number, as caller ID gives it (finds their bookings)"
+    )
+    command.add_argument(
+        "--save-scenario", type=Path, metavar="DIR", help="save the session as a replayable scenario in DIR"
+    )
+
+
+def _desk(args: argparse.Namespace) -> int:
+    """``chat`` and ``local``: one call at the desk, then what it did (and the scenario saved)."""
+    if args.flow and not args.flow.is_file():
+        print(f"error: --flow: no such file: {args.flow}", file=sys.stderr)
+        return 2
+    overrides = {name: value for name, value in (("flow_file", args.flow), ("db_path", args.db)) if value}
+    settings = load_settings(**overrides)
+    from bot.desk import describe_outcome
+    from bot.flowcheck import check_flow
+    from bot.replay.scenario import ScenarioError
+    from bot.scenario_writer import CallerTurn, refuse_existing, save_scenario
+
+    problems = check_flow(settings.flow_file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if any(problem.severity == "error" for problem in problems):
+        return 2
+    try:
+        if args.save_scenario:
+            refuse_existing(args.save_scenario)
+    except ScenarioError as e:
+        print(f"error: --save-scenario: {e}", file=sys.stderr)
+        return 2
+    clock = f"{args.now:%A %d %B %Y, %H:%M}" if args.now else "now"
+    if args.command == "local":
+        from bot.local_audio import WIDEBAND_RATE, missing_audio_device, run_local
+        from bot.services.factory import PHONE_RATE
+
+        sample_rate = WIDEBAND_RATE if args.wideband else PHONE_RATE
+        if problem := missing_audio_device(sample_rate):
+            print(problem, file=sys.stderr)
+            return 2
+        print(f"{settings.business.name} on {settings.flow_file.name}, {sample_rate} Hz, clock {clock}.")
+        print("Speak after the bot; Ctrl-C hangs up.\n", flush=True)
+        result = asyncio.run(
+            run_local(settings, now=args.now, caller=args.caller, wideband=args.wideband, barge_in=args.barge_in)
+        )
+        turns = result.turns
+    else:
+        from bot.chat import run_chat, terminal_lines
+
+        print(f"{settings.business.name} on {settings.flow_file.name}, clock {clock}.")
+        print("Type what the caller says; Ctrl-D or Ctrl-C hangs up.\n", flush=True)
+        result = asyncio.run(run_chat(terminal_lines(), settings=settings, now=args.now, caller=args.caller))
+        turns = [CallerTurn(text=line) for line in result.lines]
+    print(f"\n{describe_outcome(result.outcome)}", flush=True)
+    if args.save_scenario:
+        try:
+            save_scenario(args.save_scenario, turns, result.outcome, source=args.command)
+        except (ScenarioError, RuntimeError) as e:
+            print(f"scenario not saved: {e}", file=sys.stderr)
+            return 1
+        saved = args.save_scenario
+        print(f"saved {saved / 'scenario.yaml'}: replay it with `python -m bot replay {saved}`")
+        if args.command == "chat":  # typed turns are spoken by flite, which Whisper may mishear
+            print(f"check the caller voice survives a phone line: python scripts/check_caller_audio.py {saved}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +187,25 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--url", help="media websocket of a running server (default: start one in-process)")
     replay.add_argument("--db", type=Path, help="booking database for the in-process server (default: a fresh one)")
     replay.add_argument("--concurrency", type=int, default=1, help="calls in progress at once (default 1)")
+    bench = commands.add_parser("bench", help="replay scenarios one call at a time and report per-stage latency")
+    bench.add_argument("--scenarios", action="append", metavar="DIR", help="scenario folder (default recordings/)")
+    bench.add_argument("--repeat", type=int, default=1, help="replay every scenario N times (default 1)")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument(
+        "--null", nargs="?", const="stt,llm,tts", default="", metavar="JOBS",
+        help="instant stand-ins for these providers (default all: stt,llm,tts) to measure the pipeline's overhead",
+    )
+    bench.add_argument("--plot", type=Path, default=None, help="PNG of the per-turn breakdown (default out/bench.png)")
+    flows = commands.add_parser("flows", help="check or draw flow files (flows/*.yaml)")
+    add_flows_commands(flows)
+    chat = commands.add_parser("chat", help="type as the caller: the flow and booking store, without audio")
+    _add_desk_arguments(chat)
+    local = commands.add_parser("local", help="talk to the bot through this computer's microphone and speakers")
+    _add_desk_arguments(local)
+    local.add_argument("--wideband", action="store_true", help="16 kHz audio instead of the phone's 8 kHz")
+    local.add_argument(
+        "--barge-in", action="store_true", help="let the caller interrupt the bot, as on a phone (use headphones)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -104,9 +217,24 @@ def main(argv: list[str] | None = None) -> int:
             serve(settings)
             return 0
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))
+        if args.command == "flows":
+            return args.run_flows(args)
+        if args.command == "bench":
+            from bot import bench
+
+            null = tuple(job for job in args.null.split(",") if job)
+            if unknown := set(null) - set(bench.NULL_JOBS):
+                print(f"error: --null takes {','.join(bench.NULL_JOBS)}, not {','.join(sorted(unknown))}", file=sys.stderr)
+                return 2
+            return bench.main(
+                args.scenarios, repeat=args.repeat, as_json=args.json, null=null,
+                plot_path=args.plot or bench.DEFAULT_PLOT,
+            )
         if args.command == "demo":
             demo_db = PROJECT_DIR / "data" / "demo.db"
             return asyncio.run(_replay([args.scenario], None, demo_db, live=True, as_json=False))
+        if args.command in ("chat", "local"):
+            return _desk(args)
         return asyncio.run(
             _replay(args.paths, args.url, args.db, live=False, as_json=args.json, concurrency=max(1, args.concurrency))
         )

@@ -39,6 +39,8 @@ from bot.call_context import CALL_STATE_KEY, CallContext
 from bot.services.factory import PHONE_RATE, build_llm, build_stt, build_tts
 from bot.settings import Settings
 from bot.telephony import SafeTwilioFrameSerializer, StreamStart
+from processors.latency import LatencyRecorder
+from processors.metrics import METRICS
 from processors.transcript import CallTranscript
 
 
@@ -66,6 +68,21 @@ def initial_state(call: CallContext) -> dict:
         "max_party_size": business.max_party_size,
         "booking_horizon_days": business.booking_horizon_days,
     }
+
+
+def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
+    """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
+    return LLMUserAggregatorParams(
+        vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
+        user_turn_strategies=UserTurnStrategies(
+            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
+        ),
+    )
+
+
+def call_outcome(flow_manager: FlowManager) -> str:
+    """How a call ended, for the calls table: "booked", or the node it stopped at."""
+    return "booked" if "booking_id" in flow_manager.state else flow_manager.current_node or "ended"
 
 
 def start_flow(
@@ -100,28 +117,21 @@ def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) 
 
 async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings) -> CallTranscript:
     """Run one call until it ends; return its transcript."""
+    serializer = _serializer(settings, start)
     transport = FastAPIWebsocketTransport(
         websocket=websocket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
             add_wav_header=False,
-            serializer=_serializer(settings, start),
+            serializer=serializer,
         ),
     )
     stt = build_stt(settings)
     llm = build_llm(settings, call.clock)
     tts = build_tts(settings)
     context = LLMContext()
-    aggregators = LLMContextAggregatorPair(
-        context,
-        user_params=LLMUserAggregatorParams(
-            vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
-            user_turn_strategies=UserTurnStrategies(
-                stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
-            ),
-        ),
-    )
+    aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
     recorder = AudioBufferProcessor(num_channels=2)
     pipeline = Pipeline(
         [
@@ -146,6 +156,12 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
     )
     transcript = CallTranscript(start.call_sid, call.store)
     transcript.attach(aggregators)
+    latency = LatencyRecorder(start.call_sid, call.store)
+    latency.attach(
+        worker,
+        serializer,
+        stages={stt: "stt", llm: "llm", tts: "tts", transport.input(): "transport", transport.output(): "transport"},
+    )
 
     flow_manager, flow = start_flow(settings, call, llm, aggregators, worker, transport)
     recording = settings.recordings_dir / f"{start.call_sid}.wav"
@@ -164,13 +180,16 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
         _write_recording(recording, audio, sample_rate, num_channels)
 
     call.store.call_started(start.call_sid, call.caller)
+    METRICS.call_started()
     outcome = "error"
     try:
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
-        outcome = "booked" if "booking_id" in flow_manager.state else flow_manager.current_node or "ended"
+        outcome = call_outcome(flow_manager)
     finally:
+        latency.close()
         call.store.call_ended(start.call_sid, outcome)
+        METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid))
         logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
     return transcript

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.business import Business
+from bot.transfer import StaffTransfer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,12 @@ class Provider(StrEnum):
     AUTO = "auto"  # the cloud provider when its key is set, else the embedded engine
     LOCAL = "local"
     CLOUD = "cloud"
+    NULL = "null"  # an instant stand-in that does no work (bot/services/null.py): for benchmarks
+
+
+class LocalSTT(StrEnum):
+    WHISPER = "whisper"  # Whisper tiny.en via faster-whisper
+    MOONSHINE = "moonshine"  # Moonshine tiny via onnxruntime
 
 
 class Settings(BaseSettings):
@@ -43,6 +50,7 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
+    transfer_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", validation_alias="BOT_TRANSFER_NUMBER")
 
     # Which engine does each job
     stt: Provider = Field(Provider.AUTO, validation_alias="BOT_STT")
@@ -67,6 +75,8 @@ class Settings(BaseSettings):
     vad_stop_secs: float = Field(0.2, gt=0, le=2, validation_alias="BOT_VAD_STOP_SECS")
     user_speech_timeout: float = Field(0.6, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
+    local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")
+    tts_first_clause: bool = Field(True, validation_alias="BOT_TTS_FIRST_CLAUSE")
 
     @field_validator("flow_file", "business_file")
     @classmethod
@@ -93,6 +103,15 @@ class Settings(BaseSettings):
             if choice is Provider.CLOUD and not key:
                 raise ValueError(f"{setting}: 'cloud' needs {key_name} to be set")
         return self
+
+    @property
+    def staff_transfer(self) -> StaffTransfer | None:
+        """How to put a caller through to staff, when a number and Twilio credentials are set."""
+        if not (self.transfer_number and self.twilio_account_sid and self.twilio_auth_token):
+            return None
+        return StaffTransfer(
+            self.transfer_number, self.twilio_account_sid, self.twilio_auth_token, self.twilio_api_base_url
+        )
 
     def uses_cloud(self, job: str) -> bool:
         choice, key = {

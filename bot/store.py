@@ -25,6 +25,11 @@ from bot.business import Business
 # No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
 CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
 CODE_LENGTH = 6
+# turn_latency columns besides the call, turn and totals (see processors/latency.py).
+TURN_LATENCY_FIGURES = (
+    *(f"{m}_ms" for m in ("stt_final", "turn_end", "llm_first", "tts_first_audio", "bot_started", "first_audio_sent")),
+    *(f"{s}_ms" for s in ("vad", "stt", "turn", "llm", "tools", "tts", "output", "pipeline")),
+)
 
 
 class SlotUnavailable(Exception):
@@ -167,6 +172,14 @@ class BookingStore:
             pk="id",
             if_not_exists=True,
         )
+        # One row per caller turn: moments and stages in ms (processors/latency.py).
+        db["turn_latency"].create(
+            {"id": int, "call_sid": str, "turn": int, "at": str, "caller_stopped_at": float,
+             "voice_to_voice_ms": float, **dict.fromkeys(TURN_LATENCY_FIGURES, float), "breakdown": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        db["turn_latency"].create_index(["call_sid", "turn"], if_not_exists=True)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
@@ -396,4 +409,25 @@ class BookingStore:
             for booking_id, action in last_action.items()
         ]
         messages = list(self.db["messages"].rows_where("call_sid = ?", [call_sid], order_by="id"))
-        return {"call": call, "turns": turns, "bookings": bookings, "messages": messages}
+        return {
+            "call": call, "turns": turns, "bookings": bookings, "messages": messages,
+            "latency": self.turn_latencies(call_sid),
+        }
+
+    # Figures
+
+    def bookings_made(self, call_sid: str) -> int:
+        """How many bookings the call created."""
+        return self.db.execute(
+            "select count(*) from booking_history where call_sid = ? and action = 'created'", [call_sid]
+        ).fetchone()[0]
+
+    def add_turn_latency(self, call_sid: str, figures: dict[str, Any]) -> None:
+        """Store one caller turn's latency figures (a :meth:`TurnLatency.row`)."""
+        with self._write() as db:
+            db["turn_latency"].insert({"call_sid": call_sid, "at": _now_iso(), **figures}, alter=True)
+
+    def turn_latencies(self, call_sid: str) -> list[dict[str, Any]]:
+        """The call's per-turn latency rows, in turn order."""
+        rows = self.db["turn_latency"].rows_where("call_sid = ?", [call_sid], order_by="turn, id")
+        return [r | {"breakdown": json.loads(r["breakdown"] or "[]")} for r in rows]

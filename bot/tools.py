@@ -12,6 +12,7 @@ change starts from the found booking, and only the confirmation differs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -316,3 +317,14 @@ async def take_message(flow_manager: FlowManager, reason: str, name: str | None 
     )
     logger.info(f"{call.call_sid}: message for staff: {text!r}")
     return {"next": "message_taken", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def transfer_to_staff(action: dict, flow_manager: FlowManager) -> None:
+    """Flow action: put the caller through to staff when the line is set up for it.
+
+    Without a transfer number (or if Twilio refuses) nothing happens and the
+    node goes on to take a message.
+    """
+    call = call_of(flow_manager)
+    if call.transfer is not None:
+        flow_manager.state["transferred"] = await asyncio.to_thread(call.transfer.transfer, call.call_sid)

@@ -13,6 +13,12 @@ packages=()
 command -v "$PYTHON" >/dev/null || packages+=(python3.11)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3.11-venv)
 command -v flite >/dev/null || packages+=(flite)          # renders caller voices for scenarios
+command -v dot >/dev/null || packages+=(graphviz)         # draws flows: `python -m bot flows graph`
+# PyAudio (`python -m bot local`) builds from source: PortAudio's headers, a C compiler, Python's headers.
+dpkg -s portaudio19-dev >/dev/null 2>&1 || packages+=(portaudio19-dev)
+command -v gcc >/dev/null || packages+=(gcc)
+"$PYTHON" -c "import os, sys, sysconfig; sys.exit(not os.path.isfile(sysconfig.get_path('include') + '/Python.h'))" \
+    2>/dev/null || packages+=(python3.11-dev)
 if ((${#packages[@]})); then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     echo "Installing Debian packages: ${packages[*]}"

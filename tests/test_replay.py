@@ -68,6 +68,17 @@ def test_scenario_report_follows_the_contract(replayed, name):
     assert result["recording"] and result["recording"].endswith(".wav")
 
 
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_every_answered_caller_turn_stores_its_stage_timings(replayed, name):
+    from tests.test_latency import check_sane
+
+    result = replayed[1][name]
+    answered = [ms for ms in result["caller_latency_ms"] if ms is not None]
+    assert answered and len(result["latency"]) == len(answered)
+    for row in result["latency"]:
+        check_sane(row)
+
+
 def test_booking_rows_in_sqlite_are_exactly_the_expected_ones(replayed):
     _, results, db = replayed
     conn = sqlite3.connect(db)

@@ -55,6 +55,7 @@ class ReplayResult:
     message: bool = False
     turns: list[TurnResult] = field(default_factory=list)
     latency: list[dict[str, Any]] = field(default_factory=list)  # the server's per-turn figures (turn_latency rows)
+    caller_latency_ms: list[float | None] = field(default_factory=list)  # the caller's, per scenario turn
     recording: str | None = None
     error: str | None = None
 
@@ -219,6 +220,7 @@ async def replay_scenario(
         message=message,
         turns=turns,
         latency=(call_report or {}).get("latency", []),
+        caller_latency_ms=latencies,
         recording=str(recording) if recording and recording.exists() else None,
         error=error or (None if call_report else "the server has no report of the call"),
     )

@@ -9,27 +9,39 @@ from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
 
-from bot.settings import Settings
+from bot.settings import LocalSTT, Provider, Settings
 
 PHONE_RATE = 8000
 
 
-def build_stt(settings: Settings) -> STTService:
+def build_stt(settings: Settings, sample_rate: int = PHONE_RATE) -> STTService:
+    if settings.stt is Provider.NULL:
+        from bot.services.null import NullSTTService
+
+        return NullSTTService()
     if settings.uses_cloud("stt"):
         from pipecat.services.deepgram.stt import DeepgramSTTService
 
         return DeepgramSTTService(
             api_key=settings.deepgram_api_key,
             base_url=settings.deepgram_base_url or "",
-            sample_rate=PHONE_RATE,
+            sample_rate=sample_rate,
             settings=DeepgramSTTService.Settings(model=settings.deepgram_stt_model, language="en"),
         )
+    if settings.local_stt is LocalSTT.MOONSHINE:
+        from bot.services.moonshine_stt import LocalMoonshineSTTService
+
+        return LocalMoonshineSTTService(cpu_threads=settings.engine_threads)
     from bot.services.whisper_stt import LocalWhisperSTTService
 
     return LocalWhisperSTTService(cpu_threads=settings.engine_threads)
 
 
 def build_llm(settings: Settings, clock: Callable[[], dt.datetime]) -> LLMService:
+    if settings.llm is Provider.NULL:
+        from bot.services.null import NullLLMService
+
+        return NullLLMService()
     if settings.uses_cloud("llm"):
         from pipecat.services.openai.llm import OpenAILLMService
 
@@ -43,7 +55,11 @@ def build_llm(settings: Settings, clock: Callable[[], dt.datetime]) -> LLMServic
     return DialogueEngineLLMService(clock=clock)
 
 
-def build_tts(settings: Settings) -> TTSService:
+def build_tts(settings: Settings, sample_rate: int = PHONE_RATE) -> TTSService:
+    if settings.tts is Provider.NULL:
+        from bot.services.null import NullTTSService
+
+        return NullTTSService()
     if settings.uses_cloud("tts"):
         from pipecat.services.deepgram.tts import DeepgramTTSService
 
@@ -51,9 +67,9 @@ def build_tts(settings: Settings) -> TTSService:
         return DeepgramTTSService(
             api_key=settings.deepgram_api_key,
             voice=settings.deepgram_tts_voice,
-            sample_rate=PHONE_RATE,
+            sample_rate=sample_rate,
             **kwargs,
         )
     from bot.services.piper_tts import LocalPiperTTSService
 
-    return LocalPiperTTSService()
+    return LocalPiperTTSService(first_clause=settings.tts_first_clause)

@@ -1,0 +1,204 @@
+"""Per-turn latency figures: recorded, stored, served as Prometheus metrics, benchmarked.
+
+No test here asserts how fast anything is: only that the figures exist, are
+sane (positive, ordered, adding up) and reach the database, /metrics and the
+benchmark's output. (Every replayed scenario's stored figures are checked in
+tests/test_replay.py, on the calls it already replays.)
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+from pipecat.observers.user_bot_latency_observer import (
+    LatencyBreakdown,
+    LatencyContribution,
+    LatencyOwnerKind,
+    MeasuredFrom,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.settings import load_settings
+from processors.latency import MOMENTS, STAGES, LatencyRecorder, turn_from_breakdown
+from processors.metrics import BotMetrics
+from tests.conftest import PROJECT
+
+T0 = 1_800_000_000.0
+
+
+def breakdown(*parts: tuple[str, float], user_turn_secs: float = 0.8) -> LatencyBreakdown:
+    """A breakdown whose contributions follow each other from T0, as Pipecat's do."""
+    contributions, at = [], T0
+    for key, secs in parts:
+        contributions.append(
+            LatencyContribution(
+                key=key, label=key, owner="x", owner_kind=LatencyOwnerKind.SERVICE, start_time=at, duration_secs=secs
+            )
+        )
+        at += secs
+    return LatencyBreakdown(
+        contributions=contributions,
+        measured_from=MeasuredFrom.USER_SILENCE,
+        total_secs=at - T0,
+        user_turn_start_time=T0,
+        user_turn_secs=user_turn_secs,
+    )
+
+
+TYPICAL = (
+    ("endpointing_wait", 0.2),
+    ("transcription", 0.15),
+    ("turn_detection", 0.45),
+    ("llm_inference", 0.002),
+    ("llm_tool_call", 0.001),
+    ("function_handler", 0.004),
+    ("llm_inference", 0.001),
+    ("sentence_aggregation", 0.0001),
+    ("speech_synthesis", 0.12),
+    ("output_transport", 0.002),
+    ("pipeline", 0.01),
+)
+
+
+def check_sane(row: dict) -> None:
+    """Positive, ordered moments; stages that add up to voice to voice."""
+    assert row["voice_to_voice_ms"] > 0
+    moments = [row[f"{m}_ms"] for m in MOMENTS if row.get(f"{m}_ms") is not None]
+    assert moments and all(m > 0 for m in moments)
+    assert moments == sorted(moments), dict(zip(MOMENTS, moments))
+    assert row["first_audio_sent_ms"] == pytest.approx(row["voice_to_voice_ms"], abs=0.2)
+    assert all(row[f"{s}_ms"] >= 0 for s in STAGES)
+    assert sum(row[f"{s}_ms"] for s in STAGES) == pytest.approx(row["voice_to_voice_ms"], abs=1.0)
+
+
+def test_a_breakdown_becomes_stages_that_add_up_and_moments_in_order():
+    turn = turn_from_breakdown("CA1", 1, breakdown(*TYPICAL), first_audio_sent=T0 + 0.9420)
+    assert turn.stages["vad"] == 200 and turn.stages["stt"] == 150 and turn.stages["turn"] == 450
+    assert turn.stages["tts"] == pytest.approx(120.1) and turn.stages["tools"] == 4
+    assert turn.moments["stt_final"] == 350 and turn.moments["turn_end"] == 800
+    assert turn.moments["llm_first"] == pytest.approx(802)
+    # The write to the websocket came 1.9 ms after the transport said the bot started.
+    assert turn.voice_to_voice_ms == pytest.approx(942.0)
+    assert turn.stages["output"] == pytest.approx(3.9)
+    check_sane(turn.row())
+    assert json.loads(turn.log_line().removeprefix("turn_latency "))["voice_to_voice_ms"] == turn.voice_to_voice_ms
+
+
+def test_a_greeting_is_not_a_caller_turn():
+    greeting = breakdown(("first_request", 0.1), ("speech_synthesis", 0.1))
+    greeting.measured_from, greeting.user_turn_start_time = MeasuredFrom.CLIENT_CONNECTED, None
+    assert turn_from_breakdown("CA1", 1, greeting, None) is None
+
+
+class FakeStore:
+    def __init__(self):
+        self.rows = []
+
+    def add_turn_latency(self, call_sid, figures):
+        self.rows.append((call_sid, figures))
+
+
+class FakeSerializer:
+    async def serialize(self, frame):
+        return b"payload"
+
+
+async def test_the_recorder_waits_for_the_audio_to_leave_then_stores_logs_and_observes():
+    from pipecat.frames.frames import OutputAudioRawFrame
+
+    store, metrics = FakeStore(), BotMetrics()
+    recorder = LatencyRecorder("CA1", store, metrics)
+    serializer = FakeSerializer()
+    recorder.watch_serializer(serializer)
+    await recorder._on_breakdown(recorder.observer, breakdown(*TYPICAL))
+    assert store.rows == []  # the reply's audio has not reached the websocket yet
+    recorder._audio_sent(T0 + 0.95)
+    assert [r["turn"] for _, r in store.rows] == [1]
+    check_sane(store.rows[0][1])
+    assert store.rows[0][1]["first_audio_sent_ms"] == pytest.approx(950)
+    # Through the wrapped serializer: a later reply, after a pause, is a new onset.
+    await recorder._on_breakdown(recorder.observer, breakdown(*TYPICAL))
+    await serializer.serialize(OutputAudioRawFrame(audio=b"\0\0" * 160, sample_rate=8000, num_channels=1))
+    recorder.close()
+    assert len(store.rows) == 2
+    assert metrics.voice_to_voice_seconds.collect()[0].samples  # observed
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render()[0].decode())}
+    counts = {s.labels.get("stage"): s.value for s in families["bot_stage_latency_seconds"].samples
+              if s.name.endswith("_count")}
+    assert counts == dict.fromkeys(STAGES, 2.0)
+
+
+def test_metrics_are_served_in_prometheus_text_format(tmp_path):
+    from server import create_app
+
+    from processors.metrics import METRICS
+
+    METRICS.observe_turn(640.0, dict.fromkeys(STAGES, 80.0))
+    METRICS.error("tts")
+    app = create_app(load_settings(db_path=tmp_path / "b.db"))
+    with TestClient(app) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    assert families["bot_stage_latency_seconds"].type == "histogram"
+    assert families["bot_voice_to_voice_seconds"].type == "histogram"
+    stages = {s.labels["stage"] for s in families["bot_stage_latency_seconds"].samples}
+    assert set(STAGES) <= stages
+    for name in ("bot_active_calls", "bot_calls", "bot_bookings", "bot_errors"):
+        assert name in families, name
+    assert any(s.labels.get("stage") == "tts" and s.value >= 1 for s in families["bot_errors"].samples)
+
+
+def test_metrics_are_refused_to_strangers_when_a_token_is_set(tmp_path):
+    from server import create_app
+
+    app = create_app(load_settings(db_path=tmp_path / "b.db", admin_token="sesame"))
+    with TestClient(app) as client:
+        assert client.get("/metrics").status_code == 403
+        assert client.get("/metrics", headers={"Authorization": "Bearer sesame"}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def null_bench(tmp_path_factory):
+    plot = tmp_path_factory.mktemp("bench") / "bench.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "bench", "--scenarios", "recordings/one-sentence", "--null", "--json",
+         "--plot", str(plot)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=300,
+    )
+    return done, plot
+
+
+def test_bench_json_has_the_documented_keys_and_writes_the_plot(null_bench):
+    done, plot = null_bench
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["turns"] >= 1
+    assert {"p50", "p95", "max"} <= set(summary["voice_to_voice_ms"])
+    assert set(summary["stages"]) == set(STAGES)
+    for stage, stats in summary["stages"].items():
+        assert {"p50", "p95", "max"} <= set(stats), stage
+        assert 0 <= stats["p50"] <= stats["p95"] <= stats["max"], stage
+    assert summary["config"]["stt"] == "null" and summary["config"]["tts"] == "null"
+    assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["plot"] == str(plot)
+
+
+def test_a_replayed_call_stores_sane_figures_for_every_turn(null_bench):
+    summary = json.loads(null_bench[0].stdout.splitlines()[-1])
+    assert [t["turn"] for t in summary["per_turn"]] == list(range(1, summary["turns"] + 1))
+    for row in summary["per_turn"]:
+        check_sane(row)
+        assert row["caller_ms"] > 0
+
+
+def test_bench_prints_a_table(null_bench, capsys):
+    from bot import bench
+
+    bench.print_table(json.loads(null_bench[0].stdout.splitlines()[-1]))
+    out = capsys.readouterr().out
+    for heading in ("stage (ms)", "voice to voice, server", "voice to voice, caller", "pipeline", "plot:"):
+        assert heading in out
