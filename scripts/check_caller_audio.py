@@ -1,12 +1,13 @@
 """Check that caller WAVs are understood the same way, every time, over a phone line.
 
-Usage: python scripts/check_caller_audio.py [DIR ...] [--quick] [--jobs N]
+Usage: python scripts/check_caller_audio.py [DIR ...] [--quick] [--jobs N] [--window-secs S]
 With no DIR, checks every scenario under recordings/.
 
 Each turn WAV is transcribed exactly as the bot would hear it: 8 kHz G.711
 mu-law round trip, soxr up to 16 kHz, `bot.audio.trim_silence`, then the shared
-Whisper tiny.en model with the decode options of
-`LocalWhisperSTTService.run_stt` (greedy, temperature 0, no timestamps).
+Whisper tiny.en model decoding as `LocalWhisperSTTService.run_stt` does
+(greedy, temperature 0, no timestamps; turns that fit the bot's short encoder
+window, if it has one, are decoded over that window, like the bot).
 
 Tiny.en is fragile: a few milliseconds of timing or a little line noise can
 flip a word. So every turn is transcribed under several small perturbations of
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import inspect
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -41,7 +43,13 @@ from bot.audio import PHONE_RATE, decode_mulaw, encode_mulaw, load_phone_audio, 
 from bot.business import Business  # noqa: E402
 from bot.caller_voice import find_scenario_dirs  # noqa: E402
 from bot.dialogue import parse  # noqa: E402
-from bot.services.whisper_stt import WHISPER_RATE, bundled_model_path, shared_model  # noqa: E402
+from bot.services import whisper_stt  # noqa: E402
+from bot.services.whisper_stt import (  # noqa: E402
+    WHISPER_RATE,
+    LocalWhisperSTTService,
+    bundled_model_path,
+    shared_model,
+)
 
 BUSINESS_FILE = PROJECT_ROOT / "flows" / "booking.business.yaml"
 DEFAULT_TODAY = dt.date(2026, 11, 24)
@@ -101,17 +109,37 @@ def through_phone_line(path: Path, perturbation: Perturbation = Perturbation(), 
 # --------------------------------------------------------------------------- transcription
 
 _model = None
+_window_secs: float | None = None
 
 
-def _load_model() -> None:
-    global _model
+def default_window_secs() -> float | None:
+    """The encoder window the bot decodes short turns with (None: Whisper's full 30 s).
+
+    Follows `BOT_WHISPER_WINDOW_SECS`, else `LocalWhisperSTTService`'s default;
+    None when this checkout's Whisper service has no short-window path.
+    """
+    if not hasattr(whisper_stt, "transcribe_window"):
+        return None
+    if os.environ.get("BOT_WHISPER_WINDOW_SECS"):
+        return float(os.environ["BOT_WHISPER_WINDOW_SECS"]) or None
+    parameter = inspect.signature(LocalWhisperSTTService.__init__).parameters.get("window_secs")
+    return parameter.default if parameter is not None and parameter.default else None
+
+
+def _load_model(window_secs: float | None = None) -> None:
+    global _model, _window_secs
     _model = shared_model(bundled_model_path(), 1)
+    _window_secs = window_secs
 
 
 def transcribe(samples: np.ndarray) -> str:
     """The transcript `LocalWhisperSTTService.run_stt` would produce for these samples."""
     if _model is None:
-        _load_model()
+        _load_model(_window_secs)
+    if _window_secs:  # run_stt's short-window path, when the turn fits the window
+        text = whisper_stt.transcribe_window(_model, samples, _window_secs)
+        if text is not None:
+            return text
     segments, _ = _model.transcribe(
         samples,
         language="en",
@@ -123,18 +151,19 @@ def transcribe(samples: np.ndarray) -> str:
     return " ".join(s.text.strip() for s in segments if s.no_speech_prob < 0.6).strip()
 
 
-def transcribe_all(audios: list[np.ndarray], jobs: int) -> list[str]:
+def transcribe_all(audios: list[np.ndarray], jobs: int, window_secs: float | None) -> list[str]:
     if jobs <= 1:
+        _load_model(window_secs)
         return [transcribe(a) for a in audios]
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_quiet_model_loader) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_quiet_model_loader, initargs=(window_secs,)) as pool:
         return list(pool.map(transcribe, audios, chunksize=4))
 
 
-def _quiet_model_loader() -> None:
+def _quiet_model_loader(window_secs: float | None) -> None:
     from loguru import logger
 
     logger.remove()
-    _load_model()
+    _load_model(window_secs)
 
 
 # --------------------------------------------------------------------------- what the bot expects
@@ -253,7 +282,14 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="transcription processes (default: 2)"
     )
+    parser.add_argument(
+        "--window-secs",
+        type=float,
+        default=default_window_secs(),
+        help="encoder window for short turns, as the bot's BOT_WHISPER_WINDOW_SECS (default: the bot's; 0: full 30 s)",
+    )
     args = parser.parse_args()
+    window_secs = args.window_secs or None
 
     roots = args.dirs or [PROJECT_ROOT / "recordings"]
     scenario_dirs = [d for root in roots for d in find_scenario_dirs(root)]
@@ -284,7 +320,7 @@ def main() -> int:
             turns.append((scenario_dir.name, turn, expecting, now.date(), keys))
 
     unique_keys = list(audio_by_key)
-    texts = dict(zip(unique_keys, transcribe_all([audio_by_key[k] for k in unique_keys], args.jobs)))
+    texts = dict(zip(unique_keys, transcribe_all([audio_by_key[k] for k in unique_keys], args.jobs, window_secs)))
 
     checks = []
     for scenario_name, turn, expecting, today, keys in turns:
@@ -305,7 +341,8 @@ def main() -> int:
     unstable = [c for c in checks if not c.stable]
     print(
         f"\n{len(checks) - len(unstable)}/{len(checks)} turns STABLE under {len(perturbations)} perturbation(s)"
-        f" ({len(unique_keys)} distinct inputs transcribed)"
+        f" ({len(unique_keys)} distinct inputs transcribed,"
+        f" {f'{window_secs:g} s' if window_secs else 'full 30 s'} Whisper window)"
     )
     return 1 if unstable else 0
 
