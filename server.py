@@ -147,7 +147,14 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
 
 
 def serve(settings: Settings) -> None:
+    import threading
+
     import uvicorn
 
+    from bot.services.factory import warm_up_tts
+
+    # The flow's fixed lines are synthesized once, in the background, so the
+    # first callers' replies start from the TTS cache too.
+    threading.Thread(target=warm_up_tts, args=(settings,), name="tts-warm-up", daemon=True).start()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 

@@ -131,7 +131,11 @@ def configuration(settings: Settings) -> dict[str, Any]:
         "vad_stop_secs": settings.vad_stop_secs,
         "user_speech_timeout": settings.user_speech_timeout,
         "engine_threads": settings.engine_threads,
-        **{k: getattr(settings, k) for k in ("tts_first_clause",) if hasattr(settings, k)},
+        **{
+            k: getattr(settings, k)
+            for k in ("whisper_window_secs", "stt_early", "tts_first_clause", "tts_cache")
+            if hasattr(settings, k)
+        },
     }
 
 
@@ -266,9 +270,13 @@ async def run_bench(
     """Replay every scenario ``repeat`` times, one call at a time; return the turns, results and settings."""
     from bot.replay import runner
     from bot.replay.scenario import find_scenarios, load_scenario
+    from bot.services.factory import warm_up_tts
 
     scenarios = [load_scenario(p) for p in find_scenarios(scenario_paths)]
     overrides = {job: Provider.NULL for job in null}
+    # As `serve` does at start-up: the flow's fixed lines go into the TTS cache
+    # before the first call, so the figures are those of a running line.
+    warm_up_tts(runner.replay_settings(**overrides))
     turns: list[BenchTurn] = []
     results = []
     settings = runner.replay_settings(**overrides)

@@ -36,9 +36,10 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot import spoken, tools
 from bot.call_context import CALL_STATE_KEY, CallContext
-from bot.services.factory import PHONE_RATE, build_llm, build_stt, build_tts
+from bot.services.factory import PHONE_RATE
 from bot.settings import Settings
 from bot.telephony import SafeTwilioFrameSerializer, StreamStart
+from processors.fallbacks import FaultLog, build_services, stages_of
 from processors.latency import LatencyRecorder
 from processors.metrics import METRICS
 from processors.transcript import CallTranscript
@@ -127,9 +128,9 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
             serializer=serializer,
         ),
     )
-    stt = build_stt(settings)
-    llm = build_llm(settings, call.clock)
-    tts = build_tts(settings)
+    # With a cloud provider configured, each job is a failover switcher: cloud first, embedded engine second.
+    faults = FaultLog(start.call_sid, call.store)
+    stt, llm, tts = build_services(settings, call.clock, faults)
     context = LLMContext()
     aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
     recorder = AudioBufferProcessor(num_channels=2)
@@ -160,7 +161,7 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
     latency.attach(
         worker,
         serializer,
-        stages={stt: "stt", llm: "llm", tts: "tts", transport.input(): "transport", transport.output(): "transport"},
+        stages={**stages_of(stt, llm, tts), transport.input(): "transport", transport.output(): "transport"},
     )
 
     flow_manager, flow = start_flow(settings, call, llm, aggregators, worker, transport)

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     stt: Provider = Field(Provider.AUTO, validation_alias="BOT_STT")
     llm: Provider = Field(Provider.AUTO, validation_alias="BOT_LLM")
     tts: Provider = Field(Provider.AUTO, validation_alias="BOT_TTS")
+    # When a cloud provider fails, the embedded engine takes over (processors/fallbacks.py)
+    fallbacks: bool = Field(True, validation_alias="BOT_FALLBACKS")
+    llm_timeout_secs: float = Field(2.0, gt=0, le=30, validation_alias="BOT_LLM_TIMEOUT_SECS")
 
     # The business and its data
     flow_file: Path = Field(PROJECT_DIR / "flows" / "booking.yaml", validation_alias="BOT_FLOW_FILE")
@@ -73,10 +76,16 @@ class Settings(BaseSettings):
 
     # Turn-taking and the embedded engines
     vad_stop_secs: float = Field(0.2, gt=0, le=2, validation_alias="BOT_VAD_STOP_SECS")
-    user_speech_timeout: float = Field(0.6, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
+    # 0.3 s after the VAD's 0.2 s: a caller's turn ends after half a second of
+    # silence. Every 0.1 s more tolerates longer hesitations and costs 0.1 s on
+    # every reply (README, performance).
+    user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
     local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")
+    whisper_window_secs: float = Field(10.0, ge=0, le=30, validation_alias="BOT_WHISPER_WINDOW_SECS")
+    stt_early: bool = Field(True, validation_alias="BOT_STT_EARLY")
     tts_first_clause: bool = Field(True, validation_alias="BOT_TTS_FIRST_CLAUSE")
+    tts_cache: bool = Field(True, validation_alias="BOT_TTS_CACHE")
 
     @field_validator("flow_file", "business_file")
     @classmethod

@@ -180,6 +180,12 @@ class BookingStore:
             if_not_exists=True,
         )
         db["turn_latency"].create_index(["call_sid", "turn"], if_not_exists=True)
+        # One row per fallback that fired: a cloud provider failed and the embedded engine took over.
+        db["call_faults"].create(
+            {"id": int, "call_sid": str, "job": str, "provider": str, "reason": str, "fallback": str, "at": str},
+            pk="id",
+            if_not_exists=True,
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
@@ -412,7 +418,20 @@ class BookingStore:
         return {
             "call": call, "turns": turns, "bookings": bookings, "messages": messages,
             "latency": self.turn_latencies(call_sid),
+            "faults": self.call_faults(call_sid),
         }
+
+    def record_fault(self, call_sid: str, job: str, provider: str, reason: str, fallback: str) -> None:
+        """Note that ``job`` moved from the failed ``provider`` to ``fallback`` on this call."""
+        with self._write() as db:
+            db["call_faults"].insert(
+                {"call_sid": call_sid, "job": job, "provider": provider, "reason": reason,
+                 "fallback": fallback, "at": _now_iso()}
+            )
+
+    def call_faults(self, call_sid: str) -> list[dict[str, Any]]:
+        """The fallbacks that fired on a call, in order."""
+        return list(self.db["call_faults"].rows_where("call_sid = ?", [call_sid], order_by="id"))
 
     # Figures
 

@@ -202,3 +202,113 @@ def test_bench_prints_a_table(null_bench, capsys):
     out = capsys.readouterr().out
     for heading in ("stage (ms)", "voice to voice, server", "voice to voice, caller", "pipeline", "plot:"):
         assert heading in out
+
+
+# The faster offline stack's pieces (no timings asserted here either).
+
+
+def test_the_first_clause_is_split_off_only_when_enough_follows():
+    from bot.services.piper_tts import split_first_clause
+
+    assert split_first_clause("Let me read that back: a table for two at 7 pm.") == [
+        "Let me read that back:", "a table for two at 7 pm."
+    ]
+    assert split_first_clause("Sorry, I can't seat you at 11 pm.") == ["Sorry,", "I can't seat you at 11 pm."]
+    assert split_first_clause("Yes, sure.") == ["Yes, sure."]
+    assert split_first_clause("What name should I put the booking under?") == [
+        "What name should I put the booking under?"
+    ]
+    assert split_first_clause("That is 1,000 dollars for the room.") == ["That is 1,000 dollars for the room."]
+
+
+def test_leading_quiet_is_cut_to_ten_ms():
+    import numpy as np
+
+    from bot.services.piper_tts import trim_leading_quiet
+
+    audio = np.concatenate([np.zeros(2205, np.int16), np.full(100, 5000, np.int16)])
+    trimmed = np.frombuffer(trim_leading_quiet(audio.tobytes(), 22050), np.int16)
+    assert len(trimmed) == 100 + 220 and trimmed[-1] == 5000
+    assert trim_leading_quiet(b"\0\0" * 10, 22050) == b"\0\0" * 10
+
+
+def test_the_speech_cache_keeps_the_flows_fixed_lines_and_drops_the_oldest():
+    from bot.services.piper_tts import SpeechCache, flow_phrases
+
+    phrases = flow_phrases(PROJECT / "flows" / "booking.yaml")
+    assert "What name should I put the booking under?" in phrases and "Let me read that back:" in phrases
+    assert not any("{{" in p for p in phrases)
+    cache = SpeechCache(max_texts=2)
+    for text in ("a", "b", "c"):
+        cache.put(text, text.encode())
+    assert cache.get("a") is None and cache.get("c") == b"c" and len(cache) == 2
+    cache.put("x" * 500, b"long")  # a one-off read-back is not kept
+    assert cache.get("x" * 500) is None
+
+
+@pytest.fixture(scope="module")
+def phone_turn():
+    import numpy as np
+    import soxr
+
+    from bot.audio import decode_mulaw, encode_mulaw, load_phone_audio, trim_silence
+
+    pcm = decode_mulaw(encode_mulaw(load_phone_audio(PROJECT / "recordings" / "slot-by-slot" / "02-party.wav")))
+    return trim_silence(soxr.resample(pcm.astype(np.float32) / 32768, 8000, 16000), 16000, margin_secs=0.75)
+
+
+def test_whisper_on_a_short_window_hears_a_phone_turn(phone_turn):
+    from bot.services.whisper_stt import bundled_model_path, shared_model, transcribe_window
+
+    text = transcribe_window(shared_model(bundled_model_path(), 1), phone_turn, 10.0)
+    assert "people" in text.lower()
+    assert transcribe_window(shared_model(bundled_model_path(), 1), phone_turn, 1.0) is None  # too long: 30 s path
+
+
+def test_moonshine_runs_from_the_pinned_package(phone_turn):
+    from bot.services.moonshine_stt import bundled_model_dir, modern_spelling, shared_model
+
+    assert "people" in shared_model(str(bundled_model_dir()), 1).transcribe(phone_turn).lower()
+    assert modern_spelling("A table for two to-morrow, good-bye") == "A table for two tomorrow, goodbye"
+
+
+async def test_an_early_transcript_is_used_only_for_exactly_the_audio_it_heard():
+    import asyncio
+
+    import numpy as np
+
+    from bot.audio import trim_silence
+    from bot.services.early_stt import EarlyTranscription
+
+    decoded = []
+
+    def prepare(audio: bytes) -> np.ndarray:
+        return trim_silence(np.frombuffer(audio, np.int16).astype(np.float32) / 32768, 8000)
+
+    def transcribe(samples: np.ndarray) -> str:
+        decoded.append(len(samples))
+        return f"{len(samples)} samples"
+
+    voiced, quiet = np.full(160, 5000, np.int16).tobytes(), bytes(320)
+    early = EarlyTranscription(prepare, transcribe, quiet_secs=0.1)
+
+    def speak(segment: bytearray, *chunks: bytes) -> None:
+        for chunk in chunks:
+            segment += chunk
+            early.on_audio(chunk, segment, 8000)
+
+    # The caller stops; the decode starts 0.1 s into the pause; the VAD stop
+    # comes later, with more silence, which trimming removes: same audio.
+    segment = bytearray()
+    speak(segment, *[voiced] * 10, *[quiet] * 5)
+    assert early._running is not None
+    text = await early.result_for(prepare(bytes(segment) + bytes(8000)))
+    assert text == decoded[-1:][0].__str__() + " samples" and len(decoded) == 1 and early.used == 1
+
+    # The caller pauses, then says more: the early decode is thrown away.
+    segment = bytearray()
+    speak(segment, *[voiced] * 10, *[quiet] * 5)
+    await asyncio.sleep(0.05)
+    speak(segment, *[voiced] * 5)
+    assert await early.result_for(prepare(bytes(segment) + bytes(8000))) is None
+    assert early.wasted == 1

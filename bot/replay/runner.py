@@ -58,6 +58,7 @@ class ReplayResult:
     caller_latency_ms: list[float | None] = field(default_factory=list)  # the caller's, per scenario turn
     recording: str | None = None
     error: str | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)  # fallbacks that fired (call_faults rows)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -223,4 +224,7 @@ async def replay_scenario(
         caller_latency_ms=latencies,
         recording=str(recording) if recording and recording.exists() else None,
         error=error or (None if call_report else "the server has no report of the call"),
+        faults=[
+            {k: f[k] for k in ("job", "provider", "reason", "fallback")} for f in (call_report or {}).get("faults", [])
+        ],
     )

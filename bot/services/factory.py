@@ -34,7 +34,11 @@ def build_stt(settings: Settings, sample_rate: int = PHONE_RATE) -> STTService:
         return LocalMoonshineSTTService(cpu_threads=settings.engine_threads)
     from bot.services.whisper_stt import LocalWhisperSTTService
 
-    return LocalWhisperSTTService(cpu_threads=settings.engine_threads)
+    return LocalWhisperSTTService(
+        cpu_threads=settings.engine_threads,
+        window_secs=settings.whisper_window_secs or None,
+        early=settings.stt_early,
+    )
 
 
 def build_llm(settings: Settings, clock: Callable[[], dt.datetime]) -> LLMService:
@@ -72,4 +76,13 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE) -> TTSService:
         )
     from bot.services.piper_tts import LocalPiperTTSService
 
-    return LocalPiperTTSService(first_clause=settings.tts_first_clause)
+    return LocalPiperTTSService(first_clause=settings.tts_first_clause, cache=settings.tts_cache)
+
+
+def warm_up_tts(settings: Settings) -> int:
+    """Synthesize the flow's fixed lines into the embedded TTS's cache (blocking); how many were new."""
+    if settings.tts is Provider.NULL or settings.uses_cloud("tts") or not settings.tts_cache:
+        return 0
+    from bot.services.piper_tts import flow_phrases, warm_up
+
+    return warm_up(flow_phrases(settings.flow_file))

@@ -43,11 +43,11 @@ MAX_TOKENS_PER_SEC = 6.5
 WORD_START = "\u2581"  # SentencePiece's word-boundary mark
 # Moonshine learned some old spellings ("to-morrow", "good-bye"); the parser
 # and the transcript want today's.
-_OLD_SPELLINGS = re.compile(r"\b(to|good)-(morrow|day|night|bye)\b", re.IGNORECASE)
+_OLD_SPELLINGS = re.compile(r"\b(to|good)-(morrow|day|night|bye)\b|\b(to) (morrow)\b", re.IGNORECASE)
 
 
 def modern_spelling(text: str) -> str:
-    return _OLD_SPELLINGS.sub(lambda m: m[1] + m[2], text)
+    return _OLD_SPELLINGS.sub(lambda m: (m[1] or m[3]) + (m[2] or m[4]), text)
 
 
 def bundled_model_dir() -> Path:

@@ -8,6 +8,11 @@ audio: the first sentence of each reply is spoken clause by clause from its
 first clause boundary (Piper makes a whole sentence before any audio, so
 "Let me read that back:" comes out well before the read-back itself), and the
 quiet Piper puts before the reply's first word is cut to a few milliseconds.
+
+Most of what the bot says is the flow's fixed lines ("What day would you like
+to come in?"), so the audio of short texts is kept in one cache per process
+(least recently used out first); ``warm_up`` fills it from the flow file
+before the line takes calls (``python -m bot serve`` does, in the background).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
@@ -66,8 +73,76 @@ def shared_voice(path: str) -> PiperVoice:
     return PiperVoice.load(path)
 
 
+CACHE_MAX_TEXTS = 512
+CACHE_MAX_CHARS = 160  # a read-back with a name in it is said once; no point keeping it
+
+
+class SpeechCache:
+    """Synthesized audio by text, least recently used out first (thread-safe)."""
+
+    def __init__(self, max_texts: int = CACHE_MAX_TEXTS):
+        self._audio: OrderedDict[str, bytes] = OrderedDict()
+        self._max = max_texts
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> bytes | None:
+        with self._lock:
+            audio = self._audio.get(text)
+            if audio is not None:
+                self._audio.move_to_end(text)
+            return audio
+
+    def put(self, text: str, audio: bytes) -> None:
+        if len(text) > CACHE_MAX_CHARS or not audio:
+            return
+        with self._lock:
+            self._audio[text] = audio
+            self._audio.move_to_end(text)
+            while len(self._audio) > self._max:
+                self._audio.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._audio)
+
+
+@functools.cache
+def shared_cache(path: str) -> SpeechCache:
+    return SpeechCache()
+
+
+_SAY = re.compile(r'\bSay:\s*"([^"]+)"', re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def flow_phrases(flow_file: Path) -> list[str]:
+    """The fixed text of a flow's ``Say:`` lines: sentences, whole and split as a reply's first one is."""
+    phrases: list[str] = []
+    for line in _SAY.findall(Path(flow_file).read_text()):
+        for sentence in _SENTENCE_END.split(line.strip()):
+            phrases += [sentence, *split_first_clause(sentence)]
+    return [p for p in dict.fromkeys(phrases) if "{{" not in p and any(c.isalnum() for c in p)]
+
+
+def synthesize(voice: PiperVoice, text: str) -> bytes:
+    return b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+
+
+def warm_up(texts: list[str], voice_path: Path | None = None) -> int:
+    """Synthesize ``texts`` into the process's cache (blocking); return how many were new."""
+    path = str(voice_path or bundled_voice_path())
+    voice, cache = shared_voice(path), shared_cache(path)
+    new = 0
+    for text in texts:
+        if cache.get(text) is None:
+            cache.put(text, synthesize(voice, text))
+            new += 1
+    return new
+
+
 class LocalPiperTTSService(PiperTTSService):
-    def __init__(self, *, voice_path: Path | None = None, first_clause: bool = True, **kwargs):
+    def __init__(
+        self, *, voice_path: Path | None = None, first_clause: bool = True, cache: bool = True, **kwargs
+    ):
         path = voice_path or bundled_voice_path()
         # Skips PiperTTSService.__init__ on purpose: it would load another copy
         # of the voice (or try to download one).
@@ -79,6 +154,7 @@ class LocalPiperTTSService(PiperTTSService):
             **kwargs,
         )
         self._voice = shared_voice(str(path))
+        self._cache = shared_cache(str(path)) if cache else None
         self._first_clause = first_clause
         self._spoken_context: str | None = None
 
@@ -86,11 +162,12 @@ class LocalPiperTTSService(PiperTTSService):
         # One context per reply: its first text is the reply's first sentence.
         opening = context_id != self._spoken_context
         self._spoken_context = context_id
-        parts = split_first_clause(text) if opening and self._first_clause else [text]
+        fast_start = opening and self._first_clause
+        parts = split_first_clause(text) if fast_start else [text]
         try:
             await self.start_tts_usage_metrics(text)
             async for frame in self._stream_audio_frames_from_iterator(
-                self._synthesize(parts, trim=opening),
+                self._synthesize(parts, trim=fast_start),
                 in_sample_rate=self._voice.config.sample_rate,
                 context_id=context_id,
             ):
@@ -104,12 +181,17 @@ class LocalPiperTTSService(PiperTTSService):
             await self.stop_ttfb_metrics()
 
     async def _synthesize(self, parts: list[str], *, trim: bool) -> AsyncIterator[bytes]:
-        """Piper's audio for each part in turn, made off the event loop."""
+        """Piper's audio for each part in turn, from the cache or made off the event loop."""
         rate = self._voice.config.sample_rate
         for part in parts:
-            chunks = iter(self._voice.synthesize(part))
+            cached = self._cache.get(part) if self._cache is not None else None
+            chunks = iter([cached] if cached is not None else self._voice.synthesize(part))
+            made: list[bytes] = []
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-                audio = chunk.audio_int16_bytes
+                audio = chunk if isinstance(chunk, bytes) else chunk.audio_int16_bytes
+                made.append(audio)
                 if trim:
                     audio, trim = trim_leading_quiet(audio, rate), False
                 yield audio
+            if cached is None and self._cache is not None:
+                self._cache.put(part, b"".join(made))
