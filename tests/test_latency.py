@@ -192,7 +192,10 @@ def test_a_replayed_call_stores_sane_figures_for_every_turn(null_bench):
     assert [t["turn"] for t in summary["per_turn"]] == list(range(1, summary["turns"] + 1))
     for row in summary["per_turn"]:
         check_sane(row)
-        assert row["caller_ms"] > 0
+    # The caller's own measure is paired with the server's turns by position; a turn
+    # the caller could not pair (no bot onset heard after it) is reported as None.
+    measured = [row["caller_ms"] for row in summary["per_turn"] if row["caller_ms"] is not None]
+    assert measured and all(ms > 0 for ms in measured)
 
 
 def test_bench_prints_a_table(null_bench, capsys):
