@@ -304,7 +304,7 @@ async def test_an_early_transcript_is_used_only_for_exactly_the_audio_it_heard()
     # comes later, with more silence, which trimming removes: same audio.
     segment = bytearray()
     speak(segment, *[voiced] * 10, *[quiet] * 5)
-    assert early._running is not None
+    assert early._running
     text = await early.result_for(prepare(bytes(segment) + bytes(8000)))
     assert text == decoded[-1:][0].__str__() + " samples" and len(decoded) == 1 and early.used == 1
 

@@ -9,8 +9,8 @@ will be transcribed is exactly the audio the early decode got (compared
 sample for sample, after the service's own resampling and trimming), the
 early result is used; if the caller went on speaking, it is thrown away.
 Transcripts are therefore identical to decoding at the VAD stop; only their
-timing changes. A thrown-away decode costs CPU, so one runs at a time and
-the latest pause waits for it.
+timing changes. A thrown-away decode costs CPU, so at most ``MAX_RUNNING``
+run at once and a later pause waits for one to finish.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from loguru import logger
 
 QUIET_SECS = 0.1
+MAX_RUNNING = 2  # a pause mid-sentence must not hold up the decode of the real end
 FLOOR = 0.01  # the same loudness floor as bot.audio.trim_silence: below it a 20 ms frame is quiet
 
 
@@ -46,7 +47,7 @@ class EarlyTranscription:
         self._quiet = 0.0
         self._voiced = False
         self._triggered = False  # a decode was asked for during this pause
-        self._running: asyncio.Task | None = None
+        self._running: list[asyncio.Task] = []
         self._waiting: bytes | None = None  # the latest pause's audio, for when the running decode ends
         self._done: list[tuple[np.ndarray, asyncio.Task]] = []
         self.used = self.wasted = 0
@@ -66,14 +67,15 @@ class EarlyTranscription:
             self._start(bytes(segment))
 
     def _start(self, audio: bytes) -> None:
-        if self._running is not None and not self._running.done():
+        self._running = [t for t in self._running if not t.done()]
+        if len(self._running) >= MAX_RUNNING:
             self._waiting = audio
             return
         prepared = self._prepare(audio)
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._transcribe, prepared))
         task.add_done_callback(self._finished)
-        self._running = task
-        self._done = [*self._done[-1:], (prepared, task)]
+        self._running.append(task)
+        self._done = [*self._done[-(MAX_RUNNING - 1) :], (prepared, task)]
 
     def _finished(self, _task: asyncio.Task) -> None:
         if self._waiting is not None:

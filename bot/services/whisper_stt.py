@@ -68,7 +68,11 @@ def bundled_model_path() -> str:
 @functools.cache
 def shared_model(path: str, cpu_threads: int) -> WhisperModel:
     logger.info(f"Loading Whisper from {path} ({cpu_threads} threads)")
-    return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=cpu_threads, local_files_only=True)
+    # Two workers: an early decode that turned out premature (bot/services/early_stt.py)
+    # must not make the next decode wait for it.
+    return WhisperModel(
+        path, device="cpu", compute_type="int8", cpu_threads=cpu_threads, num_workers=2, local_files_only=True
+    )
 
 
 def transcribe_window(model: WhisperModel, samples: np.ndarray, window_secs: float) -> str | None:
