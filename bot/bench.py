@@ -238,7 +238,9 @@ def plot(turns: list[BenchTurn], summary: dict[str, Any], path: Path) -> Path:
         fontsize=10,
     )
     handles = [plt.Rectangle((0, 0), 1, 1, color=STAGE_COLORS[s]) for s in STAGES]
-    bars.legend(handles, [STAGE_TITLES[s] for s in STAGES], fontsize=7, loc="lower right")
+    bars.legend(
+        handles, [STAGE_TITLES[s] for s in STAGES], fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.05)
+    )
     bars.grid(axis="x", alpha=0.3)
 
     server = sorted(t.server["voice_to_voice_ms"] for t in turns if t.server.get("voice_to_voice_ms") is not None)

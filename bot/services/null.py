@@ -48,7 +48,7 @@ class NullSTTService(SegmentedSTTService):
         super().__init__(
             settings=STTSettings(model="null", language="en"),
             trailing_silence_secs=0.0,
-            ttfs_p99_latency=0.01,
+            ttfs_p99_latency=0.3,  # a safety net only: every transcript is final at once
             **kwargs,
         )
         self._text = text
