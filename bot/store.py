@@ -410,9 +410,8 @@ class BookingStore:
             )
         }
         bookings = [
-            self.get(booking_id).as_expected()
-            | {"code": self.get(booking_id).code, "status": self.get(booking_id).status, "action": action}
-            for booking_id, action in last_action.items()
+            booking.as_expected() | {"code": booking.code, "status": booking.status, "action": action}
+            for booking, action in ((self.get(booking_id), action) for booking_id, action in last_action.items())
         ]
         messages = list(self.db["messages"].rows_where("call_sid = ?", [call_sid], order_by="id"))
         return {

@@ -27,8 +27,8 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
-from pipecat.services.settings import LLMSettings
 
+from bot.services import unsampled_llm_settings
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 
 _SAY = re.compile(r'\bSay:\s*"([^"]+)"')
@@ -52,19 +52,7 @@ class DialogueEngineLLMService(LLMService):
 
     def __init__(self, *, clock: Callable[[], dt.datetime] = dt.datetime.now, **kwargs):
         super().__init__(
-            settings=LLMSettings(
-                model="dialogue-engine",
-                system_instruction=None,
-                temperature=None,
-                max_tokens=None,
-                top_p=None,
-                top_k=None,
-                frequency_penalty=None,
-                presence_penalty=None,
-                seed=None,
-                filter_incomplete_user_turns=False,
-                user_turn_completion_config=None,
-            ),
+            settings=unsampled_llm_settings("dialogue-engine"),
             **kwargs,
         )
         self._clock = clock

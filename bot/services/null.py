@@ -30,10 +30,12 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
-from pipecat.services.settings import LLMSettings, STTSettings, TTSSettings
+from pipecat.services.settings import STTSettings, TTSSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
 from pipecat.utils.time import time_now_iso8601
+
+from bot.services import unsampled_llm_settings
 
 NULL_TRANSCRIPT = "Yes."
 NULL_REPLY = "Okay. Is there anything else?"
@@ -68,19 +70,7 @@ class NullLLMService(LLMService):
 
     def __init__(self, *, reply: str = NULL_REPLY, **kwargs):
         super().__init__(
-            settings=LLMSettings(
-                model="null",
-                system_instruction=None,
-                temperature=None,
-                max_tokens=None,
-                top_p=None,
-                top_k=None,
-                frequency_penalty=None,
-                presence_penalty=None,
-                seed=None,
-                filter_incomplete_user_turns=False,
-                user_turn_completion_config=None,
-            ),
+            settings=unsampled_llm_settings("null"),
             **kwargs,
         )
         self._reply = reply
