@@ -1,6 +1,6 @@
 """The phone line's web server: Twilio's voice webhook, the media websocket, health and call reports.
 
-    POST /twilio/voice   TwiML that connects the call's audio to /twilio/media
+    POST /twilio/voice   TwiML that connects the call's audio to /twilio/media (again, if its stream dropped)
     WS   /twilio/media   one Pipecat pipeline per call (bot.pipeline)
     GET  /healthz        liveness and the number of calls in progress
     GET  /metrics        Prometheus metrics: per-stage latency, calls, bookings, errors
@@ -11,6 +11,7 @@ Run it with ``python -m bot serve`` (or ``uvicorn --factory server:create_app``)
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 from contextlib import asynccontextmanager
@@ -30,12 +31,26 @@ from bot.telephony import HandshakeError, read_stream_start
 from processors.metrics import METRICS
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+# How long a reconnecting call's new stream waits for its dropped one to finish closing.
+HANDOVER_SECS = 3.0
 
 
 def create_app(settings: Settings | None = None, store: BookingStore | None = None) -> FastAPI:
     settings = settings or load_settings()
     store = store or BookingStore(settings.db_path, settings.business)
     active_calls: set[str] = set()
+    closers: set[asyncio.Task] = set()
+
+    async def close_abandoned_calls(after_secs: float) -> None:
+        """End the dropped calls that did not reconnect within the grace period."""
+        await asyncio.sleep(after_secs)
+        for call_sid in store.close_abandoned_calls(settings.resume_grace_secs):
+            logger.info(f"{call_sid}: the line dropped and the call did not come back; closed")
+
+    def close_later(after_secs: float) -> None:
+        task = asyncio.create_task(close_abandoned_calls(after_secs))
+        closers.add(task)
+        task.add_done_callback(closers.discard)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -45,7 +60,12 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             f"{'cloud' if settings.uses_cloud('llm') else 'local'}, TTS "
             f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {settings.db_path}"
         )
+        # Calls that dropped before a restart: the stale ones now, the rest when their grace runs out.
+        close_later(0)
+        close_later(settings.resume_grace_secs + 1)
         yield
+        for task in list(closers):
+            task.cancel()
 
     app = FastAPI(title="Phone booking line", lifespan=lifespan)
     app.state.settings = settings
@@ -66,15 +86,22 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             if not validator.validate(_public_url(request), form, signature):
                 logger.warning(f"Rejected a voice webhook with a bad signature from {request.client}")
                 raise HTTPException(status_code=403, detail="invalid Twilio signature")
+        call_sid = form.get("CallSid", "?")
+        twiml = VoiceResponse()
+        if store.call_is_over(call_sid):  # Twilio followed our <Redirect> after the bot ended the call
+            twiml.hangup()
+            return Response(content=str(twiml), media_type="application/xml")
         base = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
         media_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media"
         stream = Stream(url=media_url)
         stream.parameter(name="caller", value=form.get("From", ""))
         connect = Connect()
         connect.append(stream)
-        twiml = VoiceResponse()
         twiml.append(connect)
-        logger.info(f"Incoming call {form.get('CallSid', '?')} from {form.get('From', '?')}")
+        # When the stream's websocket closes, Twilio goes on to the next verb: this
+        # webhook again, which reconnects a dropped call or hangs up an ended one.
+        twiml.redirect(_public_url(request), method="POST")
+        logger.info(f"Incoming call {call_sid} from {form.get('From', '?')}")
         return Response(content=str(twiml), media_type="application/xml")
 
     @app.websocket("/twilio/media")
@@ -101,18 +128,34 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             clock=clock,
             transfer=settings.staff_transfer,
         )
-        if start.call_sid in active_calls:
+        # A call reconnecting after a drop may arrive while its old stream is still closing.
+        for _ in range(int(HANDOVER_SECS / 0.1)):
+            if start.call_sid not in active_calls:
+                break
+            await asyncio.sleep(0.1)
+        else:
             logger.warning(f"{start.call_sid}: a second media stream for a live call was refused")
             await websocket.close(code=1008)
             return
+        resumed = store.take_resumable(start.call_sid, settings.resume_grace_secs)
+        if resumed is None and store.call_is_known(start.call_sid):
+            # Too late to resume (or the call already ended): close it, never start it over.
+            store.close_abandoned_calls(settings.resume_grace_secs)
+            logger.info(f"{start.call_sid}: a stream for a call that cannot resume was closed")
+            await websocket.close(code=1000)
+            return
         active_calls.add(start.call_sid)
         try:
-            await run_call(websocket, start, call, settings)
+            if resumed:
+                logger.info(f"{start.call_sid}: the line is back; resuming at {resumed['node']}")
+            await run_call(websocket, start, call, settings, resumed)
         except Exception:
             logger.exception(f"{start.call_sid}: the call failed")
             METRICS.error("call")
         finally:
             active_calls.discard(start.call_sid)
+            if not store.call_is_over(start.call_sid):  # the line dropped: the call may come back
+                close_later(settings.resume_grace_secs + 1)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -31,6 +31,37 @@ class Sitting(BaseModel):
         return self
 
 
+class LineTroublePrompts(BaseModel):
+    """What the caller hears when no text-to-speech works: pre-rendered audio (``python -m bot prompts render``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    will_text: str  # the first reply, when the confirmation can be texted to the caller
+    call_back: str  # the first and last reply when it cannot: the call ends after it
+    go_on: str  # every later reply
+
+
+class LineWords(BaseModel):
+    """What the line says when the caller cannot be heard, or says nothing (processors/keypad.py, processors/idle.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    still_there: str = "Are you still there?"
+    no_answer: str = "I haven't heard anything, so I'll end the call now. Please call back any time. Goodbye!"
+    keypad_start: str = "I'm having trouble hearing you. Please use your keypad."
+    # One instruction per value the flow asks for ("expecting" in the tools' results).
+    keypad_asks: dict[str, str] = {
+        "party_size": "Press the number of people, then the pound key.",
+        "date": "Press the date as four digits, month then day, then the pound key.",
+        "time": "Press the time as four digits on the twenty-four hour clock, then the pound key.",
+        "name": "Press the pound key to put the booking under this phone number.",
+        "yes_no": "Press 1 then pound for yes, or 2 then pound for no.",
+    }
+    keypad_invalid: str = "Sorry, I couldn't use those keys."
+    # The name a keypad booking is made under (a name cannot be typed).
+    keypad_name: str = "Keypad Caller"
+
+
 class Business(BaseModel):
     """Opening hours, capacity and booking limits of one business."""
 
@@ -53,6 +84,13 @@ class Business(BaseModel):
     readback: str = "a table for {party} {day}, at {time}, under the name {name}"
     # Appended to the read-back when the caller left a special request.
     readback_note: str = ", with a note: {note}"
+    # Said to a caller whose line dropped and came back, before the question they were last asked.
+    line_restored: str | None = None
+    line: LineWords = LineWords()
+    # Without them there is no last resort when no text-to-speech works.
+    line_trouble_prompts: LineTroublePrompts | None = None
+    # The confirmation texted when the line could not speak it; {business}, {booking}, {code} are filled in.
+    sms_confirmation: str | None = None
 
     @field_validator("asks_for")
     @classmethod

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.business import Business
 from bot.store import BookingStore
 from bot.transfer import StaffTransfer
+
+if TYPE_CHECKING:
+    from processors.voicemail import VoicemailRecorder
 
 # Flow state keys starting with "_" hold live objects, not conversation data.
 CALL_STATE_KEY = "_call"
@@ -21,6 +25,7 @@ class CallContext:
     store: BookingStore
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
     transfer: StaffTransfer | None = None  # set when calls may be put through to staff
+    voicemail: VoicemailRecorder | None = None  # the call's recorder, when the flow may take a voicemail
 
     @property
     def business(self) -> Business:

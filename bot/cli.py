@@ -175,6 +175,18 @@ def _desk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_prompts(files: list[str]) -> int:
+    from bot.business import Business
+    from bot.flowcheck import find_flows
+    from processors.prompts import render_prompts
+
+    for flow in [Path(f) for f in files] or find_flows(PROJECT_DIR / "flows"):
+        business = Business.from_file(flow.with_suffix(".business.yaml"))
+        written = render_prompts(flow, business)
+        print(f"{flow}: wrote {', '.join(str(p) for p in written) or 'nothing (no line_trouble_prompts)'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Phone booking voice agent")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -196,8 +208,22 @@ def main(argv: list[str] | None = None) -> int:
         help="instant stand-ins for these providers (default all: stt,llm,tts) to measure the pipeline's overhead",
     )
     bench.add_argument("--plot", type=Path, default=None, help="PNG of the per-turn breakdown (default out/bench.png)")
+    load = commands.add_parser("load", help="many simulated callers at once against a server on loopback")
+    load.add_argument("--calls", type=int, required=True, metavar="N", help="simulated callers")
+    load.add_argument("--ramp", type=float, default=0.0, metavar="SECONDS", help="start the callers evenly over this time")
+    load.add_argument("--hold", type=float, default=0.0, metavar="SECONDS",
+                      help="after the ramp, callers keep redialing for this long (default: one call each)")
+    load.add_argument("--scenarios", action="append", metavar="DIR", help="scenario folder (default recordings/)")
+    load.add_argument("--profile", choices=["local", "cloud-sim"], default="cloud-sim",
+                      help="cloud-sim: cloud providers as local stand-ins; local: the embedded engines")
+    load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    load.add_argument("--plot", type=Path, default=None, help="PNG of latency and CPU against calls in progress "
+                      "(default out/load-PROFILE.png)")
     flows = commands.add_parser("flows", help="check or draw flow files (flows/*.yaml)")
     add_flows_commands(flows)
+    prompts = commands.add_parser("prompts", help="pre-rendered prompts for when no text-to-speech works")
+    prompts.add_argument("action", choices=["render"], help="render: make each flow's prompts with Piper")
+    prompts.add_argument("files", nargs="*", metavar="FILE", help="flow files (default: every flow in flows/)")
     chat = commands.add_parser("chat", help="type as the caller: the flow and booking store, without audio")
     _add_desk_arguments(chat)
     local = commands.add_parser("local", help="talk to the bot through this computer's microphone and speakers")
@@ -219,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))
         if args.command == "flows":
             return args.run_flows(args)
+        if args.command == "prompts":
+            return _render_prompts(args.files)
         if args.command == "bench":
             from bot import bench
 
@@ -229,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
             return bench.main(
                 args.scenarios, repeat=args.repeat, as_json=args.json, null=null,
                 plot_path=args.plot or bench.DEFAULT_PLOT,
+            )
+        if args.command == "load":
+            from bot import load
+
+            return load.main(
+                calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,
+                as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
             )
         if args.command == "demo":
             demo_db = PROJECT_DIR / "data" / "demo.db"

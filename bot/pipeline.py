@@ -1,8 +1,10 @@
 """One phone call: the Pipecat pipeline for a Twilio media stream, driven by the flow.
 
-transport in -> STT -> user aggregator (Silero VAD, turn-taking) -> LLM or
-dialogue engine (tools from the flow) -> TTS -> transport out -> stereo
-recorder -> assistant aggregator.
+transport in -> voicemail recorder -> STT (failover switcher with a cloud
+provider) -> stalled-STT watch and keypad input -> user aggregator (Silero
+VAD, turn-taking) -> LLM or dialogue engine (tools from the flow) -> keypad
+prompts -> hang-up after the goodbye -> TTS (failover, then pre-rendered
+prompts) -> transport out -> stereo recorder -> assistant aggregator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from pathlib import Path
 
 from fastapi import WebSocket
 from loguru import logger
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.flows import Flow, FlowConfig, FlowManager
 from pipecat.pipeline.pipeline import Pipeline
@@ -36,16 +37,23 @@ from pipecat.workers.runner import WorkerRunner
 
 from bot import spoken, tools
 from bot.call_context import CALL_STATE_KEY, CallContext
+from bot.resume import CallCheckpoints, resume_node
 from bot.services.factory import PHONE_RATE
+from bot.services.vad import InlineSileroVADAnalyzer
 from bot.settings import Settings
+from bot.sms import text_confirmations
 from bot.telephony import SafeTwilioFrameSerializer, StreamStart
+from processors.end_of_call import EndAfterSpeech
 from processors.fallbacks import FaultLog, build_services, stages_of
+from processors.idle import IdleCaller
+from processors.keypad import KeypadFallback
 from processors.latency import LatencyRecorder
 from processors.metrics import METRICS
 from processors.transcript import CallTranscript
+from processors.voicemail import VoicemailRecorder
 
 
-def _serializer(settings: Settings, start: StreamStart) -> TwilioFrameSerializer:
+def _serializer(settings: Settings, start: StreamStart) -> SafeTwilioFrameSerializer:
     # Hanging up through Twilio's REST API needs credentials; without them the
     # call ends when we close the media stream.
     can_hang_up = bool(settings.twilio_account_sid and settings.twilio_auth_token)
@@ -56,6 +64,7 @@ def _serializer(settings: Settings, start: StreamStart) -> TwilioFrameSerializer
         auth_token=settings.twilio_auth_token,
         base_url=settings.twilio_api_base_url,
         params=TwilioFrameSerializer.InputParams(auto_hang_up=can_hang_up),
+        inbound_frames=settings.audio_in_ms // 20,
     )
 
 
@@ -74,7 +83,8 @@ def initial_state(call: CallContext) -> dict:
 def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
     return LLMUserAggregatorParams(
-        vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
+        user_idle_timeout=settings.idle_secs,
+        vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
         user_turn_strategies=UserTurnStrategies(
             stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
         ),
@@ -116,8 +126,15 @@ def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) 
         out.writeframes(audio)
 
 
-async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings) -> CallTranscript:
-    """Run one call until it ends; return its transcript."""
+async def run_call(
+    websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings, resumed: dict | None = None
+) -> CallTranscript:
+    """Run one call's media stream until it ends; return its transcript.
+
+    ``resumed`` is the checkpoint of a call whose earlier stream dropped
+    (:meth:`BookingStore.take_resumable`): the call goes on from there. A
+    stream that drops leaves the call open for ``BOT_RESUME_GRACE_SECS``.
+    """
     serializer = _serializer(settings, start)
     transport = FastAPIWebsocketTransport(
         websocket=websocket,
@@ -130,16 +147,29 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
     )
     # With a cloud provider configured, each job is a failover switcher: cloud first, embedded engine second.
     faults = FaultLog(start.call_sid, call.store)
-    stt, llm, tts = build_services(settings, call.clock, faults)
-    context = LLMContext()
+    texter = settings.confirmation_texter
+    stt, llm, tts = build_services(settings, call.clock, faults, can_text=bool(texter and call.caller))
+    context = LLMContext(resumed["messages"] if resumed else None)
     aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
+    keypad = KeypadFallback.build(
+        stt, context, call.business.line, lambda: call.now().date(),
+        stall_secs=settings.stt_stall_secs, sample_rate=PHONE_RATE, faults=faults,
+    )
     recorder = AudioBufferProcessor(num_channels=2)
+    call.voicemail = VoicemailRecorder(
+        path=settings.recordings_dir / f"{start.call_sid}-voicemail.wav", max_secs=settings.voicemail_max_secs
+    )
     pipeline = Pipeline(
         [
             transport.input(),
+            call.voicemail,
             stt,
+            keypad.watch,
+            *keypad.entries,
             aggregators.user(),
             llm,
+            keypad.prompts,
+            EndAfterSpeech(),
             tts,
             transport.output(),
             recorder,
@@ -154,9 +184,14 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
             enable_metrics=True,
         ),
         conversation_id=start.call_sid,
+        # Every observer sees every frame of every call; a phone line has no RTVI
+        # client and measures its turns itself (processors/latency.py).
+        enable_rtvi=False,
+        enable_turn_tracking=False,
     )
-    transcript = CallTranscript(start.call_sid, call.store)
+    transcript = CallTranscript(start.call_sid, call.store, first_turn=call.store.next_turn(start.call_sid))
     transcript.attach(aggregators)
+    IdleCaller(start.call_sid, call.business.line, worker).attach(aggregators)
     latency = LatencyRecorder(start.call_sid, call.store)
     latency.attach(
         worker,
@@ -165,22 +200,33 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
     )
 
     flow_manager, flow = start_flow(settings, call, llm, aggregators, worker, transport)
-    recording = settings.recordings_dir / f"{start.call_sid}.wav"
+    if resumed:
+        flow_manager.state.update(resumed["state"])
+    checkpoints = CallCheckpoints(start.call_sid, call.store, flow_manager, context)
+    checkpoints.attach(aggregators)
+    # A resumed call's later streams are recorded beside its first.
+    part = f"-{start.stream_sid}" if resumed else ""
+    recording = settings.recordings_dir / f"{start.call_sid}{part}.wav"
+    line_cut = False
 
     @transport.event_handler("on_client_connected")
     async def on_client_connected(_transport, _client):
         await recorder.start_recording()
-        await flow_manager.initialize(flow.initial_node)
+        await flow_manager.initialize(resume_node(flow, resumed, call.business) if resumed else flow.initial_node)
 
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport, _client):
+        nonlocal line_cut
+        line_cut = not serializer.stopped  # closed without Twilio's "stop": the line dropped, nobody hung up
         await worker.cancel()
 
     @recorder.event_handler("on_audio_data")
     async def on_audio_data(_recorder, audio, sample_rate, num_channels):
         _write_recording(recording, audio, sample_rate, num_channels)
 
-    call.store.call_started(start.call_sid, call.caller)
+    if not resumed:
+        call.store.call_started(start.call_sid, call.caller)
+    booked_before = call.store.bookings_made(start.call_sid)
     METRICS.call_started()
     outcome = "error"
     try:
@@ -190,7 +236,18 @@ async def run_call(websocket: WebSocket, start: StreamStart, call: CallContext, 
         outcome = call_outcome(flow_manager)
     finally:
         latency.close()
-        call.store.call_ended(start.call_sid, outcome)
-        METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid))
+        if call.voicemail.recording:  # most callers hang up straight after their message
+            tools.keep_voicemail(call, "(the caller hung up while leaving it)")
+        if line_cut and settings.resume_grace_secs > 0 and flow_manager.current_node:
+            outcome = "interrupted"
+            checkpoints.save()
+            call.store.call_interrupted(start.call_sid)
+        else:
+            outcome = "dropped" if line_cut else outcome
+            call.store.call_ended(start.call_sid, outcome)
+            # Texted once, when the call is over: a stream that may still resume would text twice.
+            if texter and faults.fell_back_to("prompts"):  # the caller may not have heard their confirmation
+                await text_confirmations(call, texter, faults)
+        METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid) - booked_before)
         logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
     return transcript

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.business import Business
+from bot.sms import ConfirmationTexter
 from bot.transfer import StaffTransfer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     twilio_auth_token: str | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     transfer_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", validation_alias="BOT_TRANSFER_NUMBER")
+    # The number booking confirmations are texted from when the line cannot speak them
+    sms_from: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", validation_alias="BOT_SMS_FROM")
 
     # Which engine does each job
     stt: Provider = Field(Provider.AUTO, validation_alias="BOT_STT")
@@ -59,12 +62,20 @@ class Settings(BaseSettings):
     # When a cloud provider fails, the embedded engine takes over (processors/fallbacks.py)
     fallbacks: bool = Field(True, validation_alias="BOT_FALLBACKS")
     llm_timeout_secs: float = Field(2.0, gt=0, le=30, validation_alias="BOT_LLM_TIMEOUT_SECS")
+    # When a call's media stream drops, the same call may reconnect and resume this long after (bot/resume.py)
+    resume_grace_secs: float = Field(30.0, ge=0, le=600, validation_alias="BOT_RESUME_GRACE_SECS")
+    # The caller spoke (VAD) and no transcript came this long after: that STT is given up (processors/keypad.py)
+    stt_stall_secs: float = Field(3.0, gt=0, le=30, validation_alias="BOT_STT_STALL_SECS")
+    # Silence after the bot's question before "are you still there?", and again before hanging up (0: never)
+    idle_secs: float = Field(15.0, ge=0, le=300, validation_alias="BOT_IDLE_SECS")
 
     # The business and its data
     flow_file: Path = Field(PROJECT_DIR / "flows" / "booking.yaml", validation_alias="BOT_FLOW_FILE")
     business_file: Path | None = Field(None, validation_alias="BOT_BUSINESS_FILE")
     db_path: Path = Field(PROJECT_DIR / "data" / "bookings.db", validation_alias="BOT_DB_PATH")
     recordings_dir: Path = Field(PROJECT_DIR / "recordings" / "calls", validation_alias="BOT_RECORDINGS_DIR")
+    # The longest voicemail kept when the flow cannot finish (the caller is recorded until their turn ends)
+    voicemail_max_secs: float = Field(60.0, gt=0, le=600, validation_alias="BOT_VOICEMAIL_MAX_SECS")
 
     # The server
     host: str = Field("0.0.0.0", validation_alias="BOT_HOST")
@@ -79,6 +90,9 @@ class Settings(BaseSettings):
     # 0.3 s after the VAD's 0.2 s: a caller's turn ends after half a second of
     # silence. Every 0.1 s more tolerates longer hesitations and costs 0.1 s on
     # every reply (README, performance).
+    # Caller audio per pipeline frame. Twilio sends 20 ms; joining three cut the server's CPU per call
+    # by ~40% (README, load), but short replies were missed in 2 of 7 replays of one scenario, unexplained.
+    audio_in_ms: int = Field(20, ge=20, le=200, multiple_of=20, validation_alias="BOT_AUDIO_IN_MS")
     user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
     local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")
@@ -121,6 +135,13 @@ class Settings(BaseSettings):
         return StaffTransfer(
             self.transfer_number, self.twilio_account_sid, self.twilio_auth_token, self.twilio_api_base_url
         )
+
+    @property
+    def confirmation_texter(self) -> ConfirmationTexter | None:
+        """How to text a caller their confirmation, when a from number and Twilio credentials are set."""
+        if not (self.sms_from and self.twilio_account_sid and self.twilio_auth_token):
+            return None
+        return ConfirmationTexter(self.sms_from, self.twilio_account_sid, self.twilio_auth_token, self.twilio_api_base_url)
 
     def uses_cloud(self, job: str) -> bool:
         choice, key = {

@@ -82,6 +82,11 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _iso_ago(secs: float) -> str:
+    """The UTC moment ``secs`` ago, in the same sortable form as :func:`_now_iso`."""
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=secs)).isoformat(timespec="milliseconds")
+
+
 class BookingStore:
     """All persistent state of the line, in one SQLite file.
 
@@ -168,10 +173,13 @@ class BookingStore:
         )
         db["call_turns"].create_index(["call_sid", "turn"], if_not_exists=True)
         db["messages"].create(
-            {"id": int, "call_sid": str, "caller": str, "name": str, "callback_number": str, "reason": str, "at": str},
+            {"id": int, "call_sid": str, "caller": str, "name": str, "callback_number": str, "reason": str, "at": str,
+             "audio_path": str},
             pk="id",
             if_not_exists=True,
         )
+        if "audio_path" not in db["messages"].columns_dict:  # a voicemail's recording; databases from before it
+            db["messages"].add_column("audio_path", str)
         # One row per caller turn: moments and stages in ms (processors/latency.py).
         db["turn_latency"].create(
             {"id": int, "call_sid": str, "turn": int, "at": str, "caller_stopped_at": float,
@@ -184,6 +192,13 @@ class BookingStore:
         db["call_faults"].create(
             {"id": int, "call_sid": str, "job": str, "provider": str, "reason": str, "fallback": str, "at": str},
             pk="id",
+            if_not_exists=True,
+        )
+        # Where each call stands in its flow, so a call whose media stream drops can
+        # pick up there (bot/resume.py); interrupted_at is set while the line is down.
+        db["call_resume"].create(
+            {"call_sid": str, "node": str, "state": str, "messages": str, "saved_at": str, "interrupted_at": str},
+            pk="call_sid",
             if_not_exists=True,
         )
 
@@ -346,9 +361,16 @@ class BookingStore:
         return found
 
     def take_message(
-        self, *, call_sid: str, caller: str | None, name: str | None, callback_number: str | None, reason: str
+        self,
+        *,
+        call_sid: str,
+        caller: str | None,
+        name: str | None,
+        callback_number: str | None,
+        reason: str,
+        audio_path: str | None = None,
     ) -> int:
-        """A message for staff (hand-off); returns its id."""
+        """A message for staff (hand-off, or a voicemail with its recording); returns its id."""
         with self._write() as db:
             return db["messages"].insert(
                 {
@@ -358,6 +380,7 @@ class BookingStore:
                     "callback_number": callback_number,
                     "reason": reason,
                     "at": _now_iso(),
+                    "audio_path": audio_path,
                 }
             ).last_pk
 
@@ -383,6 +406,64 @@ class BookingStore:
             db["calls"].upsert(
                 {"call_sid": call_sid, "ended_at": _now_iso(), "outcome": outcome}, pk="call_sid"
             )
+
+    def call_is_over(self, call_sid: str) -> bool:
+        """Whether the call has a row and it has ended."""
+        row = self.db.execute("select ended_at from calls where call_sid = ?", [call_sid]).fetchone()
+        return bool(row and row[0])
+
+    def call_is_known(self, call_sid: str) -> bool:
+        return self.db.execute("select 1 from calls where call_sid = ?", [call_sid]).fetchone() is not None
+
+    def save_call_state(self, call_sid: str, node: str, state: dict[str, Any], messages: list[dict]) -> None:
+        """Checkpoint where the call stands: its flow node, the flow's state and the conversation so far."""
+        with self._write() as db:
+            db["call_resume"].upsert(
+                {"call_sid": call_sid, "node": node, "state": json.dumps(state), "messages": json.dumps(messages),
+                 "saved_at": _now_iso()},
+                pk="call_sid",
+            )
+
+    def call_interrupted(self, call_sid: str) -> None:
+        """The call's media stream dropped: it may resume from its checkpoint for a while."""
+        with self._write() as db:
+            db.execute("update call_resume set interrupted_at = ? where call_sid = ?", [_now_iso(), call_sid])
+
+    def take_resumable(self, call_sid: str, grace_secs: float) -> dict[str, Any] | None:
+        """The checkpoint of a call interrupted less than ``grace_secs`` ago, claimed for resuming (once)."""
+        cutoff = _iso_ago(grace_secs)
+        with self._write() as db:
+            row = db.execute(
+                "select r.node, r.state, r.messages from call_resume r join calls c using (call_sid)"
+                " where r.call_sid = ? and r.interrupted_at >= ? and c.ended_at is null",
+                [call_sid, cutoff],
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("update call_resume set interrupted_at = null where call_sid = ?", [call_sid])
+        return {"node": row[0], "state": json.loads(row[1]), "messages": json.loads(row[2])}
+
+    def close_abandoned_calls(self, grace_secs: float) -> list[str]:
+        """End, as "dropped", every interrupted call not resumed within ``grace_secs``; return their SIDs."""
+        with self._write() as db:
+            sids = [
+                r[0]
+                for r in db.execute(
+                    "select r.call_sid from call_resume r join calls c using (call_sid)"
+                    " where r.interrupted_at < ? and c.ended_at is null",
+                    [_iso_ago(grace_secs)],
+                ).fetchall()
+            ]
+            for sid in sids:
+                db.execute("update calls set ended_at = ?, outcome = 'dropped' where call_sid = ?", [_now_iso(), sid])
+                db.execute("update call_resume set interrupted_at = null where call_sid = ?", [sid])
+        return sids
+
+    def next_turn(self, call_sid: str) -> int:
+        """The number the call's next transcript turn gets (a resumed call goes on counting)."""
+        return self.db.execute(
+            "select coalesce(max(turn) + 1, 0) from call_turns where call_sid = ?", [call_sid]
+        ).fetchone()[0]
 
     def add_turn(self, call_sid: str, turn: int, caller_heard: str | None, bot_said: str) -> None:
         with self._write() as db:
@@ -433,6 +514,18 @@ class BookingStore:
         return list(self.db["call_faults"].rows_where("call_sid = ?", [call_sid], order_by="id"))
 
     # Figures
+
+    def bookings_of_call(self, call_sid: str) -> list[Booking]:
+        """The bookings this call made or changed that are still confirmed."""
+        ids = [
+            row["booking_id"]
+            for row in self.db.query(
+                "select booking_id from booking_history where call_sid = ? and action in ('created', 'changed')"
+                " group by booking_id order by min(id)",
+                [call_sid],
+            )
+        ]
+        return [b for b in map(self.get, ids) if b.status == "confirmed"]
 
     def bookings_made(self, call_sid: str) -> int:
         """How many bookings the call created."""

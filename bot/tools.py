@@ -92,6 +92,13 @@ def describe(booking: dict[str, Any], call: CallContext) -> str:
     return text + (business.readback_note.format(note=booking["note"]) if booking.get("note") else "")
 
 
+def made_outcome(state: dict[str, Any]) -> str | None:
+    """"booked" or "changed" once the call's booking is made (its id is in the flow state), else None."""
+    if "booking_id" not in state:
+        return None
+    return "changed" if state.get("changing") else "booked"
+
+
 def _as_draft(booking: Booking) -> dict[str, Any]:
     return booking.as_expected() | ({"note": booking.notes} if booking.notes else {})
 
@@ -203,7 +210,7 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
     state["confirmation_code"] = made.code
     state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
     state["booking_id"] = made.id
-    outcome = "changed" if state.get("changing") else "booked"
+    outcome = made_outcome(state)
     logger.info(f"{call.call_sid}: {outcome} {made.code} {made.as_expected()}")
     return {"next": outcome, "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML
 
@@ -317,6 +324,37 @@ async def take_message(flow_manager: FlowManager, reason: str, name: str | None 
     )
     logger.info(f"{call.call_sid}: message for staff: {text!r}")
     return {"next": "message_taken", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def start_voicemail(action: dict, flow_manager: FlowManager) -> None:
+    """Flow action, once the bot has asked for a voicemail: the tone, then the caller is recorded."""
+    call = call_of(flow_manager)
+    if call.voicemail is not None:
+        await call.voicemail.start()
+
+
+async def save_voicemail(flow_manager: FlowManager, message: str) -> Result:
+    """Keep the caller's voicemail once they have finished speaking; staff will call them back.
+
+    Args:
+        message: What the caller said, in their words.
+    """
+    keep_voicemail(call_of(flow_manager), _valid_text(message, limit=1000) or "(no words recognised)")
+    return {"next": "voicemail_saved", "expecting": None}, TRANSITION_IN_YAML
+
+
+def keep_voicemail(call: CallContext, reason: str) -> None:
+    """Stop the voicemail recording and store it, with ``reason``, as a message for staff."""
+    recorded = call.voicemail.finish() if call.voicemail is not None else None
+    call.store.take_message(
+        call_sid=call.call_sid,
+        caller=call.caller,
+        name=None,
+        callback_number=call.caller,
+        reason=reason,
+        audio_path=str(recorded[0]) if recorded else None,
+    )
+    logger.info(f"{call.call_sid}: voicemail for staff ({recorded[1] if recorded else 0:.1f} s): {reason!r}")
 
 
 async def transfer_to_staff(action: dict, flow_manager: FlowManager) -> None:

@@ -5,7 +5,8 @@ cloud service first and the embedded engine second:
 
 - LLM: :class:`FallbackLLMSwitcher` (an ``LLMSwitcher``), OpenAI -> the dialogue engine;
 - STT: :class:`FallbackSwitcher` (a ``ServiceSwitcher``), Deepgram -> local Whisper (or Moonshine);
-- TTS: :class:`FallbackSwitcher`, Deepgram Aura -> Piper.
+- TTS: :class:`FallbackSwitcher`, Deepgram Aura -> Piper -> pre-rendered prompts
+  (processors/prompts.py; the last resort is there even without a cloud TTS).
 
 Pipecat fails over when the active service reports itself unusable
 (``is_usable`` turns False, which a permanent error category or
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -52,16 +54,17 @@ from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.deepgram.stt import DeepgramSTTService
-from pipecat.services.deepgram.tts import DeepgramTTSService
 from pipecat.services.llm_service import FunctionCallFromLLM
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.utils.errors import ErrorCategory
 from prometheus_client import Counter
 
+from bot.services.deepgram import DeepgramSTTService, UncompressedDeepgramTTSService
 from bot.services.factory import PHONE_RATE, build_llm, build_stt, build_tts
+from bot.services.piper_tts import LocalPiperTTSService
 from bot.settings import LocalSTT, Provider, Settings
 from processors.metrics import METRICS
+from processors.prompts import PromptTTSService, load_prompts
 
 FALLBACKS = Counter(
     "bot_fallbacks",
@@ -112,6 +115,9 @@ class FaultLog:
                 self.store.record_fault(self.call_sid, job, provider, reason, fallback)
             except Exception as e:  # the report must never cost the call
                 logger.error(f"{self.call_sid}: could not store fallback: {e}")
+
+    def fell_back_to(self, fallback: str) -> bool:
+        return any(fault.fallback == fallback for fault in self.faults)
 
 
 def describe(error: ErrorFrame | BaseException | str | None) -> str:
@@ -211,6 +217,13 @@ class GuardedOpenAILLMService(_GiveUpOnError, OpenAILLMService):
 class GuardedDeepgramSTTService(_GiveUpOnError, DeepgramSTTService):
     """Deepgram STT that fails over on its first connection error instead of backing off."""
 
+    last_answer_at = 0.0  # time.monotonic() of Deepgram's latest result, empty ones included
+
+    async def _on_message(self, message):
+        # An empty result is Deepgram saying it heard no words (noise): alive, unlike a stall.
+        self.last_answer_at = time.monotonic()
+        await super()._on_message(message)
+
     async def push_error_frame(self, error: ErrorFrame, force_treat_as_permanent: bool = False):
         await super().push_error_frame(error, force_treat_as_permanent)
         # Given up for this call: stop the reconnect loop rather than knock on a dead server.
@@ -220,8 +233,25 @@ class GuardedDeepgramSTTService(_GiveUpOnError, DeepgramSTTService):
             task.cancel()
 
 
-class GuardedDeepgramTTSService(_GiveUpOnError, DeepgramTTSService):
+class GuardedDeepgramTTSService(_GiveUpOnError, UncompressedDeepgramTTSService):
     """Deepgram TTS that fails over on its first connection error instead of reconnecting."""
+
+
+class GuardedPiperTTSService(LocalPiperTTSService):
+    """Piper that gives way to the pre-rendered prompts once synthesis fails (a silent reply is no failure).
+
+    The reply that failed is not said again; the prompts take the next one.
+    """
+
+    failure_reason: str | None = None
+
+    async def run_tts(self, text: str, context_id: str):
+        async for frame in super().run_tts(text, context_id):
+            if isinstance(frame, ErrorFrame):
+                self.failure_reason = self.failure_reason or describe(frame)
+                await self.push_error_frame(frame, force_treat_as_permanent=True)
+                continue
+            yield frame
 
 
 # ------------------------------------------------------------------ switchers
@@ -307,17 +337,25 @@ def build_services(
     clock: Callable[[], dt.datetime],
     faults: FaultLog | None = None,
     sample_rate: int = PHONE_RATE,
+    can_text: bool = False,
 ) -> tuple[FrameProcessor, FrameProcessor, FrameProcessor]:
-    """The call's STT, LLM and TTS: a failover switcher for each job that uses a cloud provider."""
+    """The call's STT, LLM and TTS: a failover switcher for each job that uses a cloud provider,
+    and for TTS in any case when the prompts are rendered (``can_text``: a confirmation can be texted)."""
     policy = FallbackPolicy.from_settings(settings)
+    call_sid = faults.call_sid if faults else None
     if not policy.enabled:
-        return build_stt(settings, sample_rate), build_llm(settings, clock), build_tts(settings, sample_rate)
+        return (
+            build_stt(settings, sample_rate, tag=call_sid),
+            build_llm(settings, clock),
+            build_tts(settings, sample_rate),
+        )
 
     if settings.uses_cloud("stt"):
         cloud = GuardedDeepgramSTTService(
             api_key=settings.deepgram_api_key,
             base_url=settings.deepgram_base_url or "",
             sample_rate=sample_rate,
+            tag=call_sid,
             settings=DeepgramSTTService.Settings(model=settings.deepgram_stt_model, language="en"),
         )
         stt = FallbackSwitcher(
@@ -325,7 +363,7 @@ def build_services(
             ["deepgram", _local_stt_label(settings)], faults,
         )
     else:
-        stt = build_stt(settings, sample_rate)
+        stt = build_stt(settings, sample_rate, tag=call_sid)
 
     if settings.uses_cloud("llm"):
         cloud = GuardedOpenAILLMService(
@@ -340,18 +378,44 @@ def build_services(
     else:
         llm = build_llm(settings, clock)
 
+    return stt, llm, _build_tts(settings, sample_rate, faults, can_text)
+
+
+def _build_tts(settings: Settings, sample_rate: int, faults: FaultLog | None, can_text: bool) -> FrameProcessor:
+    """Deepgram (when configured), then Piper, then the pre-rendered prompts (when rendered)."""
+    if settings.tts is Provider.NULL:
+        return build_tts(settings, sample_rate)
+    services, labels = [], []
     if settings.uses_cloud("tts"):
         kwargs = {"base_url": settings.deepgram_base_url} if settings.deepgram_base_url else {}
-        cloud = GuardedDeepgramTTSService(
-            api_key=settings.deepgram_api_key,
-            sample_rate=sample_rate,
-            settings=DeepgramTTSService.Settings(voice=settings.deepgram_tts_voice),
-            **kwargs,
+        services.append(
+            GuardedDeepgramTTSService(
+                api_key=settings.deepgram_api_key,
+                sample_rate=sample_rate,
+                settings=UncompressedDeepgramTTSService.Settings(voice=settings.deepgram_tts_voice),
+                **kwargs,
+            )
         )
-        tts = FallbackSwitcher("tts", [cloud, build_tts(_local(settings, "tts"), sample_rate)], ["deepgram", "piper"], faults)
+        labels.append("deepgram")
+    prompts = load_prompts(settings.flow_file, settings.business)
+    # With nothing behind it, Piper is left to report its errors as Pipecat does.
+    piper_type = GuardedPiperTTSService if prompts is not None else LocalPiperTTSService
+    try:
+        piper = piper_type(first_clause=settings.tts_first_clause, cache=settings.tts_cache)
+    except Exception as e:  # a missing or corrupt voice file
+        if prompts is None:
+            raise
+        if faults is not None:
+            faults.record("tts", "piper", f"voice did not load: {describe(e)}", "prompts")
     else:
-        tts = build_tts(settings, sample_rate)
-    return stt, llm, tts
+        services.append(piper)
+        labels.append("piper")
+    if prompts is not None:
+        services.append(PromptTTSService(prompts=prompts, can_text=can_text))
+        labels.append("prompts")
+    if len(services) == 1:
+        return services[0]
+    return FallbackSwitcher("tts", services, labels, faults)
 
 
 def stages_of(stt: FrameProcessor, llm: FrameProcessor, tts: FrameProcessor) -> dict[FrameProcessor, str]:
@@ -366,6 +430,7 @@ def stages_of(stt: FrameProcessor, llm: FrameProcessor, tts: FrameProcessor) -> 
 
 __all__ = [
     "FALLBACKS", "Fault", "FaultLog", "FallbackLLMSwitcher", "FallbackPolicy", "FallbackSwitcher",
-    "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "GuardedOpenAILLMService", "LLMTurnFailed",
+    "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "GuardedOpenAILLMService", "GuardedPiperTTSService",
+    "LLMTurnFailed",
     "build_services", "describe", "stages_of",
 ]

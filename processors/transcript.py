@@ -33,10 +33,10 @@ live_listeners: list[TurnListener] = []
 class CallTranscript:
     """Pairs each caller turn with the bot's reply and records the pair."""
 
-    def __init__(self, call_sid: str, store: BookingStore):
+    def __init__(self, call_sid: str, store: BookingStore, first_turn: int = 0):
         self.call_sid = call_sid
         self._store = store
-        self._turn = 0
+        self._turn = first_turn  # a resumed call goes on counting
         self._heard: list[str] = []
         self.turns: list[TurnRecord] = []
 

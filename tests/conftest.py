@@ -1,5 +1,8 @@
 import datetime as dt
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -19,3 +22,37 @@ def business() -> Business:
 @pytest.fixture
 def store(tmp_path, business) -> BookingStore:
     return BookingStore(tmp_path / "bookings.db", business)
+
+
+@pytest.fixture
+def twilio_api():
+    """A loopback server that answers Twilio's REST API (call updates, messages) like Twilio, and records each request."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            received.append((self.path, parse_qs(body), self.headers.get("Authorization")))
+            status = 404 if "CAmissing" in self.path else 200
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"sid": "CA1", "status": "in-progress"}' if status == 200 else b'{"code": 20404, "message": "not found", "status": 404}')
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+
+
+def share_heard(audio: bytes, heard: bytes, piece_bytes: int = 320) -> float:
+    """How much of ``audio`` (16-bit PCM) is in ``heard``, counted in 20 ms pieces at 8 kHz.
+
+    A call recording may pad the bot's channel with silence where its audio came
+    late, so a long sound is looked for piece by piece, not whole.
+    """
+    pieces = [audio[i : i + piece_bytes] for i in range(0, len(audio) - piece_bytes + 1, piece_bytes)]
+    return sum(piece in heard for piece in pieces) / len(pieces)

@@ -86,3 +86,14 @@ def test_call_reports_are_for_loopback_or_the_admin_token(tmp_path):
     assert remote.get("/calls/CA1", headers={"Authorization": "Bearer t0ken"}).status_code == 404
     app.state.store.call_started("CA1", "+1555")
     assert remote.get("/calls/CA1", headers={"Authorization": "Bearer t0ken"}).json()["call"]["caller"] == "+1555"
+
+
+def test_webhook_brings_a_dropped_stream_back_and_hangs_up_an_ended_call(tmp_path):
+    app = create_app(load_settings(db_path=tmp_path / "b.db"))
+    test_client = TestClient(app)
+    redirect = ET.fromstring(test_client.post("/twilio/voice", data=FORM).text).find("./Redirect")
+    assert redirect.text == "http://testserver/twilio/voice" and redirect.get("method") == "POST"
+    app.state.store.call_started("CA123", "+15551230001")
+    app.state.store.call_ended("CA123", "booked")
+    ended = ET.fromstring(test_client.post("/twilio/voice", data=FORM).text)
+    assert [child.tag for child in ended] == ["Hangup"]

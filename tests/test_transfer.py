@@ -1,10 +1,7 @@
 """Putting a caller through to staff: the real twilio SDK against a local stand-in for its REST API."""
 
 import asyncio
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
-from urllib.parse import parse_qs
 
 import pytest
 
@@ -14,30 +11,6 @@ from bot.pipeline import initial_state
 from bot.settings import ConfigError, load_settings
 from bot.transfer import StaffTransfer
 from tests.conftest import NOW
-
-
-@pytest.fixture
-def twilio_api():
-    """A loopback server that answers Twilio's Call update like Twilio, and records it."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-            received.append((self.path, parse_qs(body), self.headers.get("Authorization")))
-            status = 404 if "CAmissing" in self.path else 200
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"sid": "CA1", "status": "in-progress"}' if status == 200 else b'{"code": 20404, "message": "not found", "status": 404}')
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", received
-    server.shutdown()
 
 
 def test_transfer_redirects_the_live_call_to_dial_staff(twilio_api):

@@ -14,7 +14,8 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -47,6 +48,89 @@ def _text_of(message: dict[str, Any]) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Move:
+    """The engine's answer to a context: words to say, or a tool to call."""
+
+    say: str | None = None
+    call: ToolCall | None = None
+
+
+def next_move(
+    messages: list[dict[str, Any]], tools: Sequence[Any], *, today: dt.date, instruction: str | None
+) -> Move:
+    """What the flow-driven engine does next, from the context alone (no state of its own).
+
+    On the bot's move it says the node's ``Say:`` line. On the caller's it
+    calls the tool that fits their words; when none fits it asks again, and
+    after :data:`MAX_MISUNDERSTANDINGS` failed tries in a row it calls the
+    node's hand-off tool. The failed tries are counted from the context, so a
+    cloud LLM stand-in can answer exactly as the engine would
+    (:mod:`bot.standins.flow_host`).
+    """
+    caller_words = _pending_caller_words(messages)
+    if caller_words is None:
+        return Move(say=_node_line(messages))
+    call = choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
+    if call is not None:
+        logger.debug(f"dialogue engine: {caller_words!r} -> {call.name}({call.arguments})")
+        return Move(call=call)
+    # A voicemail, where the flow offers one, needs nothing more understood from the caller.
+    handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
+    if _failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
+        logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
+        return Move(say=f"{_reprompt(instruction)} {_node_line(messages)}")
+    logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
+    return Move(call=ToolCall(handoff.name, {}))
+
+
+def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
+    """What the caller said since the bot last acted, or None if it is the bot's move."""
+    words: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            break
+        words.insert(0, _text_of(message))
+    return (" ".join(words).strip() or None) if words else None
+
+
+def _failed_tries(messages: list[dict[str, Any]]) -> int:
+    """Caller turns answered with "say that again" since the last tool call (the pending turn excluded)."""
+    tries = 0
+    for previous, message in zip(messages, messages[1:]):
+        if message.get("role") == "tool":
+            tries = 0
+        elif previous.get("role") == "user" and message.get("role") == "assistant" and not message.get("tool_calls"):
+            tries += 1
+    return tries
+
+
+def _node_line(messages: list[dict[str, Any]]) -> str:
+    """The ``Say:`` line of the newest task message that has one."""
+    for message in reversed(messages):
+        if message.get("role") in ("system", "developer"):
+            if found := _SAY.findall(_text_of(message)):
+                return found[-1]
+    return ""
+
+
+def asked_for(messages: list[dict[str, Any]]) -> str | None:
+    """The value the last tool result says the bot is now asking for."""
+    for message in reversed(messages):
+        if message.get("role") == "tool":
+            try:
+                result = json.loads(_text_of(message))
+            except ValueError:
+                return None
+            return result.get("expecting") if isinstance(result, dict) else None
+    return None
+
+
+def _reprompt(instruction: str | None) -> str:
+    found = _REPROMPT.search(instruction) if isinstance(instruction, str) else None
+    return found.group(1) if found else _DEFAULT_REPROMPT
+
+
 class DialogueEngineLLMService(LLMService):
     """A deterministic stand-in for the LLM that follows the flow file."""
 
@@ -56,7 +140,6 @@ class DialogueEngineLLMService(LLMService):
             **kwargs,
         )
         self._clock = clock
-        self._misunderstandings = 0
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -78,72 +161,21 @@ class DialogueEngineLLMService(LLMService):
 
     async def _respond(self, context: LLMContext) -> None:
         messages = [m for m in context.get_messages() if isinstance(m, dict)]
-        caller_words = self._pending_caller_words(messages)
-        if caller_words is None:
-            await self._say(self._node_line(messages))
-            return
         tools = getattr(context.tools, "standard_tools", None) or []
-        call = choose_tool_call(
-            caller_words, tools, today=self._clock().date(), expecting=self._expecting(messages)
+        move = next_move(
+            messages, tools, today=self._clock().date(), instruction=self._settings.system_instruction
         )
-        if call is None:
-            self._misunderstandings += 1
-            human = tool_for_intent(tools, "human")
-            if self._misunderstandings < MAX_MISUNDERSTANDINGS or human is None:
-                logger.info(f"{self}: no tool fits {caller_words!r}; asking again")
-                await self._say(f"{self._reprompt()} {self._node_line(messages)}")
-                return
-            logger.info(f"{self}: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {human.name}")
-            call = ToolCall(human.name, {})
-        self._misunderstandings = 0
-        logger.info(f"{self}: {caller_words!r} -> {call.name}({call.arguments})")
+        if move.call is None:
+            await self.stop_ttfb_metrics()
+            await self._push_llm_text(move.say or "")
+            return
         await self.run_function_calls(
             [
                 FunctionCallFromLLM(
                     context=context,
                     tool_call_id=f"call_{uuid.uuid4().hex[:12]}",
-                    function_name=call.name,
-                    arguments=call.arguments,
+                    function_name=move.call.name,
+                    arguments=move.call.arguments,
                 )
             ]
         )
-
-    async def _say(self, text: str) -> None:
-        await self.stop_ttfb_metrics()
-        await self._push_llm_text(text)
-
-    @staticmethod
-    def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
-        """What the caller said since the bot last acted, or None if it is the bot's move."""
-        words: list[str] = []
-        for message in reversed(messages):
-            if message.get("role") != "user":
-                break
-            words.insert(0, _text_of(message))
-        return (" ".join(words).strip() or None) if words else None
-
-    @staticmethod
-    def _node_line(messages: list[dict[str, Any]]) -> str:
-        """The ``Say:`` line of the newest task message that has one."""
-        for message in reversed(messages):
-            if message.get("role") in ("system", "developer"):
-                if found := _SAY.findall(_text_of(message)):
-                    return found[-1]
-        return ""
-
-    @staticmethod
-    def _expecting(messages: list[dict[str, Any]]) -> str | None:
-        """The value the last tool result says the bot is now asking for."""
-        for message in reversed(messages):
-            if message.get("role") == "tool":
-                try:
-                    result = json.loads(_text_of(message))
-                except ValueError:
-                    return None
-                return result.get("expecting") if isinstance(result, dict) else None
-        return None
-
-    def _reprompt(self) -> str:
-        instruction = self._settings.system_instruction
-        found = _REPROMPT.search(instruction) if isinstance(instruction, str) else None
-        return found.group(1) if found else _DEFAULT_REPROMPT

@@ -35,6 +35,7 @@ _INTENTS: dict[str, re.Pattern] = {
         r"real person|a person|member of staff|someone else)\b",
         "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|"
         r"no,? thank(s| you)|all good|leave it)\b",
+        "voicemail": r"\bvoice ?mail\b",
     }.items()
 }
 # Tool-name words that announce each intent.
@@ -45,6 +46,7 @@ _NAME_WORDS = {
     "check": {"check", "lookup"},
     "human": {"human", "staff", "transfer", "handoff", "person"},
     "end": {"end", "goodbye", "finish", "hangup"},
+    "voicemail": {"voicemail"},
 }
 # "Bye, can I speak to a manager?": asking for something beats the farewell.
 _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}

@@ -26,6 +26,11 @@ from bot.audio import FRAME_SAMPLES, decode_mulaw, encode_mulaw, rms
 
 FRAME_SECS = 0.02
 SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech
+# A pause this long in the bot's media while it is mid-word is a stutter the
+# caller hears (Twilio plays what arrives; it has nothing to fill a gap with).
+AUDIO_GAP_SECS = 0.06
+# Quiet this long after the bot spoke means its turn is over: the caller may talk.
+TURN_QUIET_SECS = 1.2
 SILENT_FRAME = encode_mulaw(np.zeros(FRAME_SAMPLES, dtype=np.int16))
 
 
@@ -41,6 +46,9 @@ class BotAudio:
     last_voice: float = 0.0
     frames: int = 0
     clears: int = 0
+    gaps: list[float] = field(default_factory=list)  # seconds of each pause over AUDIO_GAP_SECS mid-speech
+    last_frame: float = 0.0
+    last_frame_voiced: bool = False
 
 
 class TwilioCaller:
@@ -66,7 +74,8 @@ class TwilioCaller:
         self._tasks: list[asyncio.Task] = []
 
     async def __aenter__(self) -> TwilioCaller:
-        self._ws = await connect(self.url, max_size=2**20, open_timeout=10)
+        # Twilio does not offer permessage-deflate on its media streams.
+        self._ws = await connect(self.url, max_size=2**20, open_timeout=10, compression=None)
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
             {
@@ -124,20 +133,28 @@ class TwilioCaller:
             async for raw in self._ws:
                 message = json.loads(raw)
                 event = message.get("event")
-                if event == "clear":
+                if event == "clear":  # the bot was cut off on purpose: not a gap
                     self.bot.clears += 1
+                    self.bot.last_frame_voiced = False
                 elif event == "media":
-                    now = time.monotonic()
-                    pcm = decode_mulaw(base64.b64decode(message["media"]["payload"]))
-                    self.bot.frames += 1
-                    if rms(pcm) >= SPEECH_RMS:
-                        if now - self.bot.last_voice > 0.25 or not self.bot.onsets:
-                            self.bot.onsets.append(now)
-                        self.bot.last_voice = now
+                    self._heard(time.monotonic(), decode_mulaw(base64.b64decode(message["media"]["payload"])))
         except ConnectionClosed:
             pass
         finally:
             self.closed.set()
+
+    def _heard(self, now: float, pcm: np.ndarray) -> None:
+        bot = self.bot
+        voiced = rms(pcm) >= SPEECH_RMS
+        # A gap is a pause after voiced audio and shorter than a turn's end (by then the caller talks).
+        if bot.last_frame_voiced and AUDIO_GAP_SECS < now - bot.last_frame < TURN_QUIET_SECS:
+            bot.gaps.append(now - bot.last_frame)
+        bot.frames += 1
+        bot.last_frame, bot.last_frame_voiced = now, voiced
+        if voiced:
+            if now - bot.last_voice > 0.25 or not bot.onsets:
+                bot.onsets.append(now)
+            bot.last_voice = now
 
     async def say(self, pcm: np.ndarray) -> float:
         """Speak ``pcm`` (8 kHz int16); return when it has been sent, with the moment speech ended."""
@@ -154,7 +171,7 @@ class TwilioCaller:
             await asyncio.sleep(FRAME_SECS / 2)
         return speech_end or time.monotonic()
 
-    async def wait_for_bot(self, since: float, *, quiet_secs: float = 1.2, timeout: float = 30.0) -> float | None:
+    async def wait_for_bot(self, since: float, *, quiet_secs: float = TURN_QUIET_SECS, timeout: float = 30.0) -> float | None:
         """Wait until the bot has spoken after ``since`` and gone quiet; return when it started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self.closed.is_set():
@@ -175,6 +192,12 @@ class TwilioCaller:
         except TimeoutError:
             return False
 
+    async def press(self, keys: str) -> None:
+        """Press keypad ``keys`` one after another, as Twilio reports them: one ``dtmf`` event per key."""
+        for key in keys:
+            await self._send({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": key}})
+            await asyncio.sleep(0.1)
+
     async def hang_up(self) -> None:
         if self._ws is None:
             return
@@ -189,6 +212,10 @@ class TwilioCaller:
                 )
             except ConnectionClosed:
                 pass
+        await self.cut()
+
+    async def cut(self) -> None:
+        """Drop the connection without ``stop``, as a network failure does (Twilio then reconnects the call)."""
         self.closed.set()
         for task in self._tasks:
             task.cancel()

@@ -59,6 +59,7 @@ class ReplayResult:
     recording: str | None = None
     error: str | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)  # fallbacks that fired (call_faults rows)
+    audio_gaps_ms: list[float] = field(default_factory=list)  # stutters in the bot's audio as the caller heard it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,10 +151,18 @@ async def replay_scenario(
     *,
     recordings_dir: Path | None = None,
     on_turn: Callable[[TurnResult], None] | None = None,
+    on_latency: Callable[[float | None], None] | None = None,
     hang_up_wait: float = HANG_UP_WAIT_SECS,
+    call_sid: str | None = None,
 ) -> ReplayResult:
+    """Replay one scenario as one call.
+
+    ``on_turn`` gets each turn as the server recorded it (in-process servers
+    only); ``on_latency`` gets the voice-to-voice time the caller measured,
+    as each turn ends. ``call_sid`` sets the call's SID (else a new one).
+    """
     parameters = {"now": scenario.now.isoformat()} if scenario.now else {}
-    caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters)
+    caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters, call_sid=call_sid)
     latencies: list[float | None] = []
     heard: dict[int, TurnRecord] = {}
 
@@ -185,6 +194,8 @@ async def replay_scenario(
                 speech_end = await caller.say(load_phone_audio(turn.audio))
                 started = await caller.wait_for_bot(since=speech_end, timeout=BOT_TURN_TIMEOUT_SECS)
                 latencies.append(round((started - speech_end) * 1000) if started else None)
+                if on_latency:
+                    on_latency(latencies[-1])
                 await show(index)
             completed = await caller.wait_for_hang_up(hang_up_wait)
     except (OSError, asyncio.TimeoutError) as e:
@@ -227,4 +238,5 @@ async def replay_scenario(
         faults=[
             {k: f[k] for k in ("job", "provider", "reason", "fallback")} for f in (call_report or {}).get("faults", [])
         ],
+        audio_gaps_ms=[round(gap * 1000) for gap in caller.bot.gaps],
     )

@@ -14,18 +14,20 @@ from bot.settings import LocalSTT, Provider, Settings
 PHONE_RATE = 8000
 
 
-def build_stt(settings: Settings, sample_rate: int = PHONE_RATE) -> STTService:
+def build_stt(settings: Settings, sample_rate: int = PHONE_RATE, *, tag: str | None = None) -> STTService:
+    """The call's STT; ``tag`` (the call SID) labels a cloud request, so usage and logs can be traced per call."""
     if settings.stt is Provider.NULL:
         from bot.services.null import NullSTTService
 
         return NullSTTService()
     if settings.uses_cloud("stt"):
-        from pipecat.services.deepgram.stt import DeepgramSTTService
+        from bot.services.deepgram import DeepgramSTTService
 
         return DeepgramSTTService(
             api_key=settings.deepgram_api_key,
             base_url=settings.deepgram_base_url or "",
             sample_rate=sample_rate,
+            tag=tag,
             settings=DeepgramSTTService.Settings(model=settings.deepgram_stt_model, language="en"),
         )
     if settings.local_stt is LocalSTT.MOONSHINE:
@@ -65,10 +67,10 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE) -> TTSService:
 
         return NullTTSService()
     if settings.uses_cloud("tts"):
-        from pipecat.services.deepgram.tts import DeepgramTTSService
+        from bot.services.deepgram import UncompressedDeepgramTTSService
 
         kwargs = {"base_url": settings.deepgram_base_url} if settings.deepgram_base_url else {}
-        return DeepgramTTSService(
+        return UncompressedDeepgramTTSService(
             api_key=settings.deepgram_api_key,
             voice=settings.deepgram_tts_voice,
             sample_rate=sample_rate,

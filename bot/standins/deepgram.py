@@ -34,6 +34,9 @@ class DeepgramStandin(LoopbackServer):
         api_key: The only key accepted (``Authorization: Token <key>``).
         transcripts: Script of final transcripts, consumed one per utterance
             across all connections; an utterance past its end gets ``""``.
+        tagged_transcripts: Scripts for connections opened with a ``tag``
+            query parameter (the bot tags each call's STT with its call SID),
+            so many concurrent calls each hear their own caller.
         listen_config / speak_config: Timing and detection settings.
         listen_fault / speak_fault: Current fault of each endpoint; change them
             with ``set_fault``.
@@ -64,6 +67,7 @@ class DeepgramStandin(LoopbackServer):
         super().__init__(port=port)
         self.api_key = api_key
         self.transcripts: deque[str] = deque(transcripts)
+        self.tagged_transcripts: dict[str, deque[str]] = {}
         self.listen_config = ListenConfig(
             speech_threshold=speech_threshold,
             end_silence_ms=end_silence_ms,
@@ -82,6 +86,10 @@ class DeepgramStandin(LoopbackServer):
         self.speaks: list[SpeakRecord] = []
         self.rejections: list[Rejection] = []
         self._open_sockets: set[web.WebSocketResponse] = set()
+
+    def script_for(self, tag: str, transcripts: Iterable[str]) -> None:
+        """Give connections tagged ``tag`` their own script of final transcripts."""
+        self.tagged_transcripts[tag] = deque(transcripts)
 
     def set_fault(self, mode: FaultMode, *, drop_after: int = 1, endpoint: Endpoint | None = None) -> None:
         """Switch one endpoint (or both) into a fault mode; takes effect on live connections too."""
@@ -144,7 +152,7 @@ class DeepgramStandin(LoopbackServer):
             ws=ws,
             request=request,
             record=record,
-            script=self.transcripts,
+            script=self.tagged_transcripts.get(record.query.get("tag", ""), self.transcripts),
             config=self.listen_config,
             fault=lambda: self.listen_fault,
             request_id=request_id,

@@ -1,0 +1,88 @@
+"""`python -m bot load` at a small N: the figures are there and sane (no timing assertions)."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+from bot.load import personalised
+from bot.replay.scenario import load_scenario
+from bot.settings import PROJECT_DIR
+from bot.standins.flow_host import flow_host, today_in
+
+
+def test_each_caller_gets_its_own_numbers_and_dates_on_the_same_weekdays():
+    scenario = load_scenario(PROJECT_DIR / "recordings" / "other-phone")
+    first, second = personalised(scenario, 1), personalised(scenario, 2)
+    assert first.now.weekday() == scenario.now.weekday() and first.now > scenario.now
+    assert second.now - first.now == dt.timedelta(weeks=52)
+    assert first.caller != second.caller
+    # The booking made from "another phone" stays on another phone.
+    assert first.given_bookings[0]["caller"] != first.caller
+    moved = dt.date.fromisoformat(first.given_bookings[0]["date"])
+    assert moved.weekday() == dt.date.fromisoformat(scenario.given_bookings[0]["date"]).weekday()
+    assert first.expect == scenario.expect  # expects no booking, whatever the date
+
+
+def _request(tools, *messages):
+    return {
+        "messages": [{"role": "system", "content": "Today is Tuesday the 24th of November, 2026."}, *messages],
+        "tools": [{"type": "function", "function": tool} for tool in tools],
+    }
+
+
+CONFIRM = {
+    "name": "confirm_booking",
+    "description": "The caller answers the read-back.",
+    "parameters": {"type": "object", "properties": {"confirmed": {"type": "boolean"}}, "required": ["confirmed"]},
+}
+COLLECT = {
+    "name": "collect_booking",
+    "description": "Booking details the caller gave.",
+    "parameters": {
+        "type": "object",
+        "properties": {"party_size": {"type": "integer"}, "date": {"type": "string"}, "time": {"type": "string"}},
+        "required": [],
+    },
+}
+
+
+def test_the_flow_host_answers_like_the_dialogue_engine():
+    request = _request([COLLECT], {"role": "user", "content": "A table for four tomorrow at 7 pm."})
+    assert today_in(request["messages"]) == dt.date(2026, 11, 24)
+    (call,) = flow_host(request).tool_calls
+    assert call.name == "collect_booking"
+    assert call.arguments == {"party_size": 4, "date": "2026-11-25", "time": "19:00"}
+
+    yes = flow_host(_request([CONFIRM], {"role": "system", "content": 'Say: "Shall I book it?"'},
+                             {"role": "user", "content": "Yes, please."}))
+    assert yes.tool_calls[0].name == "confirm_booking" and yes.tool_calls[0].arguments == {"confirmed": True}
+
+    speaks = flow_host(_request([CONFIRM], {"role": "system", "content": 'Say: "Shall I book it?"'}))
+    assert speaks.text == "Shall I book it?" and not speaks.tool_calls
+
+
+def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tmp_path):
+    plot = tmp_path / "load.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "load", "--calls", "2", "--profile", "cloud-sim", "--json",
+         "--scenarios", str(PROJECT_DIR / "recordings" / "one-sentence"), "--plot", str(plot)],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_DIR,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, report.get("failed")
+    assert report["calls"] == 2 and report["calls_made"] == 2 and report["ok"] == 2
+    assert report["peak_concurrent_calls"] == 2
+    voice = report["voice_to_voice_ms"]
+    assert 0 < voice["p50"] <= voice["p95"] <= voice["max"]
+    assert isinstance(report["gaps_over_60ms"], int) and report["gaps_over_60ms"] >= 0
+    assert report["cpu_percent"] > 0 and report["rss_mb_max"] > 50  # a Python server with its models loaded
+    assert plot.stat().st_size > 10_000
+
+
+def test_load_refuses_unbounded_runs():
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "load", "--calls", "100000"],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR,
+    )
+    assert done.returncode == 2 and "--calls" in done.stderr
