@@ -10,7 +10,7 @@ over. Every call replays a scenario and is checked against its expectations.
 Two profiles:
 
 - ``cloud-sim``: the server uses Deepgram and OpenAI, served by our protocol
-  stand-ins in this process with realistic timing (STT final 150 ms after
+  stand-ins in a process of their own (:mod:`bot.standins.cloud_sim`) with realistic timing (STT final 150 ms after
   speech ends, LLM first token 350 ms, TTS first audio 200 ms then real-time
   audio). The stand-in LLM follows the flow (:mod:`bot.standins.flow_host`),
   and the stand-in STT answers each call with its own scenario's words (the
@@ -29,12 +29,13 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ import psutil
 
 from bot.bench import machine, percentiles
 from bot.replay.caller import AUDIO_GAP_SECS, new_sid
-from bot.replay.runner import _free_port, http_reports, replay_scenario, seed_bookings
+from bot.replay.runner import free_port, http_reports, replay_scenario, seed_bookings
 from bot.replay.scenario import Scenario, find_scenarios, load_scenario
 from bot.settings import PROJECT_DIR, load_settings
 from bot.store import BookingStore
@@ -55,7 +56,6 @@ MAX_SECONDS = 3600.0
 SAMPLE_SECS = 1.0
 DEFAULT_PLOT = PROJECT_DIR / "out" / "load-{profile}.png"
 YEAR_OF_WEEKS = dt.timedelta(weeks=52)
-STANDIN_KEY = "load-test-key"
 
 
 @dataclass
@@ -77,6 +77,8 @@ class Sample:
     active_calls: int
     cpu_percent: float  # of one core: 200 is both cores of a 2-core machine
     rss_mb: float
+    load_cpu_percent: float  # this process: the callers, on the same machine
+    standins_cpu_percent: float  # the simulated cloud's process (cloud-sim only)
 
 
 @dataclass
@@ -122,32 +124,36 @@ def personalised(scenario: Scenario, index: int) -> Scenario:
 
 
 @contextlib.asynccontextmanager
-async def cloud_standins() -> AsyncIterator[tuple[Any, dict[str, str]]]:
-    """Deepgram and OpenAI stand-ins with production-like timing; yields the Deepgram one and the server's env."""
-    from bot.standins.deepgram import DeepgramStandin
-    from bot.standins.flow_host import flow_host
-    from bot.standins.openai import OpenAIStandin
+async def cloud_standins(log_path: Path) -> AsyncIterator[tuple[psutil.Process, dict[str, str], str]]:
+    """The simulated cloud in its own process; yields it, the server's env, and the URL for callers' scripts."""
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.standins.cloud_sim", stdout=asyncio.subprocess.PIPE, stderr=log
+        )
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError(f"the cloud stand-ins did not start; see {log_path}")
+        started = json.loads(line)
+        yield psutil.Process(process.pid), started["env"], started["scripts_url"]
+    finally:
+        await _stop(process)
 
-    deepgram = DeepgramStandin(
-        api_key=STANDIN_KEY, final_delay_ms=150, first_audio_ms=200, realtime_factor=1.0, end_silence_ms=500
-    )
-    openai = OpenAIStandin(api_key=STANDIN_KEY, responder=flow_host, first_token_ms=350, token_delay_ms=15)
-    async with deepgram, openai:
-        yield deepgram, {
-            "DEEPGRAM_API_KEY": STANDIN_KEY,
-            "DEEPGRAM_BASE_URL": deepgram.ws_url,
-            "OPENAI_API_KEY": STANDIN_KEY,
-            "OPENAI_BASE_URL": openai.api_base,
-            "BOT_STT": "cloud",
-            "BOT_LLM": "cloud",
-            "BOT_TTS": "cloud",
-        }
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 15)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 @contextlib.asynccontextmanager
 async def server_process(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[psutil.Process, str]]:
     """``python -m bot serve`` on a free loopback port; yields its process and base URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **env, "BOT_HOST": "127.0.0.1", "BOT_PORT": str(port)}
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -168,34 +174,46 @@ async def server_process(env: dict[str, str], log_path: Path) -> AsyncIterator[t
                 raise RuntimeError(f"the server did not come up within 60 s; see {log_path}")
         yield psutil.Process(process.pid), base
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await _stop(process)
 
 
-async def _sample(server: psutil.Process, run: LoadRun, began: float, stop: asyncio.Event) -> None:
-    """The server's CPU and memory once a second (its worker processes included)."""
+async def _sample(
+    server: psutil.Process, standins: psutil.Process | None, run: LoadRun, began: float, stop: asyncio.Event
+) -> None:
+    """CPU and memory once a second: the server (its worker processes included), this process, the stand-ins."""
 
-    def processes() -> list[psutil.Process]:
+    def server_processes() -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             return [server, *server.children(recursive=True)]
         return []
 
-    for process in processes():
-        process.cpu_percent(None)  # the first reading only starts the count
+    def cpu(processes: list[psutil.Process]) -> float:
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                total += process.cpu_percent(None)
+        return round(total, 1)
+
+    generator, others = psutil.Process(), [standins] if standins else []
+    cpu([generator, *others, *server_processes()])  # the first reading only starts the count
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_SECS)
-        cpu = rss = 0.0
-        for process in processes():
+        processes = server_processes()
+        rss = 0
+        for process in processes:
             with contextlib.suppress(psutil.Error):
-                cpu += process.cpu_percent(None)
                 rss += process.memory_info().rss
-        run.samples.append(Sample(round(time.monotonic() - began, 2), run.active, round(cpu, 1), round(rss / 2**20, 1)))
+        run.samples.append(
+            Sample(
+                t_s=round(time.monotonic() - began, 2),
+                active_calls=run.active,
+                cpu_percent=cpu(processes),
+                rss_mb=round(rss / 2**20, 1),
+                load_cpu_percent=cpu([generator]),
+                standins_cpu_percent=cpu(others),
+            )
+        )
 
 
 async def _caller(
@@ -204,23 +222,23 @@ async def _caller(
     *,
     media_url: str,
     store: BookingStore,
-    deepgram: Any | None,
+    scripts_url: str | None,
     run: LoadRun,
     began: float,
     start_at: float,
     redial_until: float,
-    calls_started: list[int],
+    call_numbers: Iterator[int],
 ) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     report = http_reports(media_url)
     while True:
-        number = calls_started[0]
-        calls_started[0] += 1
+        number = next(call_numbers)
         scenario = personalised(scenarios[number % len(scenarios)], number)
         call_sid = new_sid("CA")
         seed_bookings(store, scenario)
-        if deepgram is not None:
-            deepgram.script_for(call_sid, [turn.say or "" for turn in scenario.turns])
+        if scripts_url is not None:
+            async with aiohttp.ClientSession() as session:
+                await session.put(f"{scripts_url}/{call_sid}", json=[turn.say or "" for turn in scenario.turns])
 
         def on_latency(latency_ms: float | None) -> None:
             run.turns.append(TurnPoint(round(time.monotonic() - began, 2), run.active, latency_ms))
@@ -269,9 +287,11 @@ async def run_load(
     store = BookingStore(db_path, settings.business)
     run = LoadRun()
     async with contextlib.AsyncExitStack() as stack:
-        deepgram = None
+        standins = scripts_url = None
         if profile == "cloud-sim":
-            deepgram, cloud_env = await stack.enter_async_context(cloud_standins())
+            standins, cloud_env, scripts_url = await stack.enter_async_context(
+                cloud_standins(work_dir / "standins.log")
+            )
             env |= cloud_env
         else:
             env |= {"BOT_STT": "local", "BOT_LLM": "local", "BOT_TTS": "local"}
@@ -279,8 +299,8 @@ async def run_load(
         media_url = base_url.replace("http", "ws", 1) + "/twilio/media"
         began = time.monotonic()
         stop_sampling = asyncio.Event()
-        sampler = asyncio.create_task(_sample(server, run, began, stop_sampling))
-        calls_started = [0]
+        sampler = asyncio.create_task(_sample(server, standins, run, began, stop_sampling))
+        call_numbers = itertools.count()  # every call of the load is distinct (numbers, dates)
         await asyncio.gather(
             *(
                 _caller(
@@ -288,12 +308,12 @@ async def run_load(
                     scenarios,
                     media_url=media_url,
                     store=store,
-                    deepgram=deepgram,
+                    scripts_url=scripts_url,
                     run=run,
                     began=began,
                     start_at=began + ramp * index / calls,
                     redial_until=began + ramp + hold,
-                    calls_started=calls_started,
+                    call_numbers=call_numbers,
                 )
                 for index in range(calls)
             )
@@ -301,6 +321,10 @@ async def run_load(
         stop_sampling.set()
         await sampler
     return run, {"server_log": str(work_dir / "server.log")}
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
 
 
 def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: str) -> dict[str, Any]:
@@ -321,9 +345,12 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
         "voice_to_voice_ms": {k: voice.get(k) for k in ("p50", "p95", "max")},
         "gaps_over_60ms": sum(o.gaps_over_60ms for o in run.outcomes),
         "calls_with_gaps": sum(o.gaps_over_60ms > 0 for o in run.outcomes),
-        "cpu_percent": round(sum(cpu) / len(cpu), 1) if cpu else None,
-        "cpu_percent_at_peak": round(sum(busy) / len(busy), 1) if busy else None,
+        "cpu_percent": _mean(cpu),
+        "cpu_percent_at_peak": _mean(busy),
         "rss_mb_max": max((s.rss_mb for s in run.samples), default=None),
+        # When either nears one core, the callers or the stand-ins, not the server, set the pace.
+        "load_generator_cpu_percent": _mean([s.load_cpu_percent for s in run.samples]),
+        "standins_cpu_percent": _mean([s.standins_cpu_percent for s in run.samples]) if profile == "cloud-sim" else None,
         "failed": [{"scenario": o.scenario, "call_sid": o.call_sid, "error": o.error} for o in failed],
         "machine": machine(),
     }
@@ -355,8 +382,13 @@ def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
     )
     cpu_ax.scatter([s.active_calls for s in run.samples], [s.cpu_percent for s in run.samples], s=10,
                    color="darkorange", label="server CPU, 1 s samples")
+    cpu_ax.scatter([s.active_calls for s in run.samples], [s.load_cpu_percent for s in run.samples], s=6,
+                   color="grey", alpha=0.6, label="load generator CPU (callers)")
+    if summary["profile"] == "cloud-sim":
+        cpu_ax.scatter([s.active_calls for s in run.samples], [s.standins_cpu_percent for s in run.samples], s=6,
+                       color="teal", alpha=0.6, label="cloud stand-ins CPU")
     cpu_ax.axhline(100 * (os.cpu_count() or 1), color="grey", linestyle="--", linewidth=1, label="all cores")
-    cpu_ax.set_ylabel("server CPU (% of one core)")
+    cpu_ax.set_ylabel("CPU (% of one core)")
     cpu_ax.set_xlabel(f"calls in progress ({summary['machine']['cpus']} × {summary['machine']['cpu']})")
     cpu_ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
@@ -378,6 +410,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls)")
     print(f"  server CPU            mean {summary['cpu_percent']}%, at peak {summary['cpu_percent_at_peak']}% (100% = one core)")
     print(f"  server memory         max {summary['rss_mb_max']} MB")
+    print(f"  load generator CPU    mean {summary['load_generator_cpu_percent']}% (the callers, same machine)")
+    if summary["standins_cpu_percent"] is not None:
+        print(f"  cloud stand-ins CPU   mean {summary['standins_cpu_percent']}% (same machine)")
     for failure in summary["failed"][:10]:
         print(f"  failed: {failure['scenario']} {failure['call_sid']}: {failure['error'] or 'outcome not as expected'}")
     if summary.get("plot"):

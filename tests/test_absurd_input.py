@@ -51,3 +51,35 @@ def test_keypad_garbage_is_ignored_and_never_books(tmp_path):
     assert "Shall I book it?" in lines and WORDS.keypad_invalid not in lines
     assert len(report["turns"]) == 2  # the greeting and the read-back: the keys made no turns
     assert report["bookings"] == []
+
+
+MONOLOGUE = (
+    "Well, the thing is, my cousin is coming from out of town and she never knows what she wants to eat, "
+    "and last time we went somewhere the soup was cold and the waiter forgot the bread, so I told her "
+    "we should try somewhere new, and my neighbour said your place is lovely, especially in the winter. "
+)
+
+
+def test_a_ninety_second_monologue_is_transcribed_whole_without_failing(tmp_path):
+    """Whisper past its 30 s window: one transcript of the whole turn, not a crash or an empty turn."""
+    from bot.caller_voice import render_caller_audio
+    from bot.services.whisper_stt import LocalWhisperSTTService
+    from pipecat.frames.frames import ErrorFrame, TranscriptionFrame
+
+    wav = render_caller_audio(MONOLOGUE * 7, tmp_path / "monologue.wav")
+    pcm = load_phone_audio(wav)
+    assert len(pcm) / 8000 > 75  # minutes of speech, as a caller who will not stop
+
+    async def transcribe():
+        stt = LocalWhisperSTTService(early=False)
+        stt._sample_rate = 8000  # what the pipeline's StartFrame would set
+        stt._load()
+        return [frame async for frame in stt.run_stt(pcm.tobytes())]
+
+    frames = asyncio.run(transcribe())
+    assert not any(isinstance(f, ErrorFrame) for f in frames)
+    (transcript,) = [f for f in frames if isinstance(f, TranscriptionFrame)]
+    words = transcript.text.lower()
+    # Whisper read it all, start to end (not just its first 30 s window).
+    assert words.startswith("well, the thing is") and words.rstrip(". ").endswith("in the winter")
+    assert words.count("neighbo") >= 3 and len(words.split()) > 150  # 30 s of it is ~75 words

@@ -79,6 +79,15 @@ async def stt_refused(tmp):
         return await _call(tmp, deepgram_api_key=KEY, deepgram_base_url=dg.ws_url, tts=Provider.LOCAL)
 
 
+async def stt_dropped_mid_utterance(tmp):
+    """Deepgram's socket is cut 0.3 s into the caller's first sentence, just after its interim result."""
+    says = [turn.say for turn in SCENARIO.turns]
+    async with DeepgramStandin(api_key=KEY, transcripts=says, fault="drop", drop_after=1) as dg:
+        outcome = await _call(tmp, deepgram_api_key=KEY, deepgram_base_url=dg.ws_url, tts=Provider.LOCAL)
+        assert dg.listens[0].sent and dg.listens[0].transcripts == []  # an interim went out, no final
+        return outcome
+
+
 async def tts_refused(tmp):
     async with DeepgramStandin(api_key=KEY, fault="refuse") as dg:
         return await _call(tmp, deepgram_api_key=KEY, deepgram_base_url=dg.ws_url, stt=Provider.LOCAL)
@@ -123,6 +132,7 @@ CASES = {
     "llm-hanging": (llm_hanging, ("llm", "openai", "dialogue engine"), "no answer within 1 s"),
     "llm-garbage": (llm_garbage, ("llm", "openai", "dialogue engine"), "garbage"),
     "stt-refused": (stt_refused, ("stt", "deepgram", "whisper"), None),
+    "stt-dropped-mid-utterance": (stt_dropped_mid_utterance, ("stt", "deepgram", "whisper"), None),
     "tts-refused": (tts_refused, ("tts", "deepgram", "piper"), None),
 }
 

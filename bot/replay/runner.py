@@ -65,7 +65,7 @@ class ReplayResult:
         return asdict(self)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -77,7 +77,7 @@ async def in_process_server(settings: Settings) -> AsyncIterator[tuple[str, Book
     from server import create_app
 
     store = BookingStore(settings.db_path, settings.business)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

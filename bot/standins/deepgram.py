@@ -104,6 +104,15 @@ class DeepgramStandin(LoopbackServer):
         app.router.add_get("/v1/listen", self._listen)
         app.router.add_get("/v1/speak", self._speak_websocket)
         app.router.add_post("/v1/speak", self._speak_http)
+        app.router.add_put("/standin/scripts/{tag}", self._put_script)
+
+    async def _put_script(self, request: web.Request) -> web.Response:
+        """``script_for`` from another process (the load generator): a JSON list of transcripts."""
+        transcripts = await request.json()
+        if not isinstance(transcripts, list) or not all(isinstance(t, str) for t in transcripts):
+            return web.json_response({"error": "expected a JSON list of strings"}, status=400)
+        self.script_for(request.match_info["tag"], transcripts)
+        return web.json_response({"tag": request.match_info["tag"], "transcripts": len(transcripts)})
 
     async def _on_shutdown(self, app: web.Application) -> None:
         for ws in list(self._open_sockets):
