@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 from twilio.base.exceptions import TwilioException
-from twilio.rest import Client
+
+from bot.twilio_rest import rest_client
 
 if TYPE_CHECKING:  # settings import this module before Pipecat is loaded
     from bot.call_context import CallContext
@@ -30,9 +31,7 @@ class ConfirmationTexter:
 
     def send(self, to: str, body: str) -> str:
         """Send one SMS; its message SID. Raises TwilioException or OSError if Twilio would not."""
-        client = Client(self.account_sid, self.auth_token)
-        if self.api_base_url:
-            client.api.base_url = self.api_base_url
+        client = rest_client(self.account_sid, self.auth_token, self.api_base_url)
         return client.messages.create(to=to, from_=self.from_number, body=body).sid
 
 

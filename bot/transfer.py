@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from loguru import logger
 from twilio.base.exceptions import TwilioException
-from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
+
+from bot.twilio_rest import rest_client
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,8 @@ class StaffTransfer:
 
     def transfer(self, call_sid: str) -> bool:
         """Redirect the call to the staff number; False (and logged) if Twilio would not."""
-        client = Client(self.account_sid, self.auth_token)
-        if self.api_base_url:
-            client.api.base_url = self.api_base_url
         try:
-            client.calls(call_sid).update(twiml=self.twiml())
+            rest_client(self.account_sid, self.auth_token, self.api_base_url).calls(call_sid).update(twiml=self.twiml())
         except (TwilioException, OSError) as e:
             logger.warning(f"{call_sid}: transfer to staff failed, taking a message instead: {e}")
             return False
