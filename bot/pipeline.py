@@ -244,10 +244,11 @@ async def run_call(
             call.store.call_interrupted(start.call_sid)
         else:
             outcome = "dropped" if line_cut else outcome
-            call.store.call_ended(start.call_sid, outcome)
-            # Texted once, when the call is over: a stream that may still resume would text twice.
+            # Texted once, when the call is over (a stream that may still resume would text twice), and
+            # before the call is marked ended, so that its report is complete once it says so.
             if texter and faults.fell_back_to("prompts"):  # the caller may not have heard their confirmation
                 await text_confirmations(call, texter, faults)
+            call.store.call_ended(start.call_sid, outcome)
         METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid) - booked_before)
         logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
     return transcript
