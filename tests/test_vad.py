@@ -1,0 +1,97 @@
+"""The caller's speech is found whatever the inbound frame size (bot/services/vad.py),
+and the call's worker spares observers the reports they do not read (bot/worker.py)."""
+
+import asyncio
+
+import numpy as np
+import pytest
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
+from pipecat.frames.frames import EndFrame, InputAudioRawFrame
+from pipecat.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from bot.audio import PHONE_RATE, load_phone_audio
+from bot.services.vad import InlineSileroVADAnalyzer
+from bot.worker import CallWorker
+from tests.conftest import PROJECT
+
+SECOND = np.zeros(PHONE_RATE, dtype=np.int16)
+# The caller's last word in recordings/full-slot: a short "Yes." that once went unheard with 60 ms frames.
+YES = np.concatenate([SECOND, load_phone_audio(PROJECT / "recordings/full-slot/04-confirm.wav"), SECOND])
+
+
+async def states(analyzer_type, pcm: np.ndarray, frame_ms: int) -> list[VADState]:
+    """The VAD state after each frame, as Pipecat's VAD controller sees it."""
+    analyzer = analyzer_type(params=VADParams())
+    analyzer.set_sample_rate(PHONE_RATE)
+    audio, step = pcm.tobytes(), PHONE_RATE * frame_ms // 1000 * 2
+    return [await analyzer.analyze_audio(audio[i : i + step]) for i in range(0, len(audio), step)]
+
+
+@pytest.mark.parametrize("frame_ms", [20, 60, 100, 200])
+@pytest.mark.parametrize("lead_samples", [0, 96, 200])
+async def test_a_short_yes_is_heard_with_any_frame_size(frame_ms, lead_samples):
+    pcm = np.concatenate([np.zeros(lead_samples, dtype=np.int16), YES])
+    seen = await states(InlineSileroVADAnalyzer, pcm, frame_ms)
+    assert VADState.SPEAKING in seen
+    assert seen[-1] is VADState.QUIET  # and its end, after the second of silence
+
+
+async def test_with_twilio_frames_the_states_are_pipecats_own():
+    assert await states(InlineSileroVADAnalyzer, YES, 20) == await states(SileroVADAnalyzer, YES, 20)
+
+
+class Watcher(BaseObserver):
+    def __init__(self):
+        super().__init__()
+        self.pushed: list[FramePushed] = []
+        self.processed: list[FrameProcessed] = []
+
+    async def on_push_frame(self, data: FramePushed):
+        self.pushed.append(data)
+
+
+class ReadsProcessed(Watcher):
+    async def on_process_frame(self, data: FrameProcessed):
+        self.processed.append(data)
+
+
+class PassOn(FrameProcessor):
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+
+
+async def test_only_observers_that_read_processing_reports_get_them():
+    pushes_only, reads = Watcher(), ReadsProcessed()
+    worker = CallWorker(
+        Pipeline([PassOn(), PassOn()]),
+        params=PipelineParams(audio_in_sample_rate=PHONE_RATE),
+        observers=[pushes_only, reads],
+        idle_timeout_secs=None,
+    )
+    audio = InputAudioRawFrame(audio=bytes(320), sample_rate=PHONE_RATE, num_channels=1)
+
+    started = asyncio.Event()
+
+    @worker.event_handler("on_pipeline_started")
+    async def on_started(_worker, _frame):
+        started.set()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    run = asyncio.create_task(runner.run())
+    await asyncio.wait_for(started.wait(), 10)
+    await worker.queue_frame(audio)
+    await asyncio.sleep(0.3)  # observers hear of it on their own tasks
+    await worker.queue_frame(EndFrame())
+    await asyncio.wait_for(run, 10)
+
+    assert any(p.frame is audio for p in pushes_only.pushed)  # pushes still reach everyone
+    assert any(p.frame is audio for p in reads.pushed)
+    assert pushes_only.processed == []
+    assert any(p.frame is audio for p in reads.processed)
