@@ -35,4 +35,5 @@ class _ProcessedFramesOnRequest(WorkerObserver):
 class CallWorker(PipelineWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, enable_rtvi=False, enable_turn_tracking=False, **kwargs)
+        # Pipecat builds its proxy inside __init__ with no say in its class; the subclass adds no state.
         self._observer.__class__ = _ProcessedFramesOnRequest
