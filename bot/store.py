@@ -435,7 +435,7 @@ class BookingStore:
         with self._write() as db:
             row = db.execute(
                 "select r.node, r.state, r.messages from call_resume r join calls c using (call_sid)"
-                " where r.call_sid = ? and r.interrupted_at >= ? and c.ended_at is null",
+                " where r.call_sid = ? and r.interrupted_at > ? and c.ended_at is null",
                 [call_sid, cutoff],
             ).fetchone()
             if row is None:
@@ -450,7 +450,7 @@ class BookingStore:
                 r[0]
                 for r in db.execute(
                     "select r.call_sid from call_resume r join calls c using (call_sid)"
-                    " where r.interrupted_at < ? and c.ended_at is null",
+                    " where r.interrupted_at <= ? and c.ended_at is null",
                     [_iso_ago(grace_secs)],
                 ).fetchall()
             ]
