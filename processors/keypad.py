@@ -142,11 +142,17 @@ class SpeechWatch(FrameProcessor):
         self._stall: asyncio.Task | None = None
         self._sample_rate = sample_rate
         self._failed_since_speech: set[FrameProcessor] = set()
+        # An STT that failed while the caller was speaking: the next one joined mid-sentence and hears
+        # only its end (a segmented STT keeps 1 s before it is told speech started), so the whole
+        # turn is transcribed again and what the next STT makes of its tail is dropped.
+        self._failed_mid_turn = False
+        self._replacing_turn = False
         for service in _stt_services(stt):
             service.add_event_handler("on_error", self._on_stt_error)
 
     async def _on_stt_error(self, service: FrameProcessor, _error: ErrorFrame):
         self._failed_since_speech.add(service)
+        self._failed_mid_turn = self._failed_mid_turn or self._segment is not None
 
     def _active(self) -> FrameProcessor:
         return self._stt.strategy.active_service if isinstance(self._stt, ServiceSwitcher) else self._stt
@@ -161,18 +167,28 @@ class SpeechWatch(FrameProcessor):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             await self._cancel_stall()
             self._segment = bytearray(b"".join(self._pre_roll))
-            self._heard = False
+            self._heard = self._failed_mid_turn = self._replacing_turn = False
             self._failed_since_speech.clear()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            if self._segment is not None and not self._heard and not self._mode.active:
+            next_stt = next(iter(self._usable()), None)
+            if self._segment is not None and self._failed_mid_turn and isinstance(next_stt, SegmentedSTTService):
+                self._replacing_turn = True
+                self.create_task(self._transcribe_again(next_stt, bytes(self._segment)))
+            elif self._segment is not None and not self._heard and not self._mode.active:
                 self._stall = self.create_task(self._wait_for_transcript(bytes(self._segment)))
             self._segment = None
         elif isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame)) and not frame.text.startswith(
             KEYPAD_PREFIX
         ):
+            if self._replacing_turn:
+                logger.info(f"{self}: dropped {frame.text!r}, the tail of a turn being transcribed again whole")
+                return
             self._heard = True
             await self._cancel_stall()
         await self.push_frame(frame, direction)
+
+    def _usable(self) -> list[FrameProcessor]:
+        return [s for s in _stt_services(self._stt) if s.is_usable]
 
     async def _cancel_stall(self):
         if self._stall is not None:
@@ -191,7 +207,7 @@ class SpeechWatch(FrameProcessor):
         reason = f"no transcript within {self._stall_secs:g} s"
         logger.warning(f"{self}: {stalled} heard speech and sent no transcript; giving it up")
         await stalled.push_error_frame(ErrorFrame(reason), force_treat_as_permanent=True)
-        left = [s for s in _stt_services(self._stt) if s.is_usable]
+        left = self._usable()
         if not left:
             await self._start_keypad_mode(stalled, reason)
         elif isinstance(left[0], SegmentedSTTService):
