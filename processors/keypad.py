@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -136,7 +135,8 @@ class SpeechWatch(FrameProcessor):
         self._words = words
         self._asked = asked
         self._stall_secs = stall_secs
-        self._pre_roll: deque[bytes] = deque(maxlen=max(1, int(PRE_ROLL_SECS / 0.02)))
+        self._pre_roll = bytearray()  # the last PRE_ROLL_SECS of audio, whatever the frame size
+        self._pre_roll_bytes = int(PRE_ROLL_SECS * sample_rate) * 2
         self._segment: bytearray | None = None  # the caller's audio since the VAD heard them start
         self._heard = False
         self._stall: asyncio.Task | None = None
@@ -163,15 +163,16 @@ class SpeechWatch(FrameProcessor):
             if self._segment is not None:
                 self._segment += frame.audio
             else:
-                self._pre_roll.append(frame.audio)
+                self._pre_roll += frame.audio
+                del self._pre_roll[: -self._pre_roll_bytes]
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             await self._cancel_stall()
-            self._segment = bytearray(b"".join(self._pre_roll))
+            self._segment = bytearray(self._pre_roll)
             self._heard = self._failed_mid_turn = self._replacing_turn = False
             self._failed_since_speech.clear()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            next_stt = next(iter(self._usable()), None)
-            if self._segment is not None and self._failed_mid_turn and isinstance(next_stt, SegmentedSTTService):
+            next_stt = next(iter(self._usable()), None) if self._failed_mid_turn else None
+            if self._segment is not None and isinstance(next_stt, SegmentedSTTService):
                 self._replacing_turn = True
                 self.create_task(self._transcribe_again(next_stt, bytes(self._segment)))
             elif self._segment is not None and not self._heard and not self._mode.active:
