@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
     async def close_abandoned_calls(after_secs: float) -> None:
         """End the dropped calls that did not reconnect within the grace period."""
         await asyncio.sleep(after_secs)
-        for call_sid in store.close_abandoned_calls(settings.resume_grace_secs):
+        for call_sid in await store.run(store.close_abandoned_calls, settings.resume_grace_secs):
             logger.info(f"{call_sid}: the line dropped and the call did not come back; closed")
 
     def close_later(after_secs: float) -> None:
@@ -137,10 +137,10 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             logger.warning(f"{start.call_sid}: a second media stream for a live call was refused")
             await websocket.close(code=1008)
             return
-        resumed = store.take_resumable(start.call_sid, settings.resume_grace_secs)
+        resumed = await store.run(store.take_resumable, start.call_sid, settings.resume_grace_secs)
         if resumed is None and store.call_is_known(start.call_sid):
             # Too late to resume (or the call already ended): close it, never start it over.
-            store.close_abandoned_calls(settings.resume_grace_secs)
+            await store.run(store.close_abandoned_calls, settings.resume_grace_secs)
             logger.info(f"{start.call_sid}: a stream for a call that cannot resume was closed")
             await websocket.close(code=1000)
             return

@@ -159,4 +159,4 @@ async def run_chat(
         finally:
             await worker.cancel(reason="hung up")
             await running
-    return ChatResult(lines=typed, outcome=close_desk_call(call, flow_manager, started))
+    return ChatResult(lines=typed, outcome=await close_desk_call(call, flow_manager, started))

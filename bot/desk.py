@@ -73,10 +73,10 @@ class CallOutcome:
     given_bookings: list[dict[str, Any]] = field(default_factory=list)
 
 
-def close_desk_call(call: CallContext, flow_manager: FlowManager, started: dt.datetime) -> CallOutcome:
-    """Record the call's end and read back what it did."""
+async def close_desk_call(call: CallContext, flow_manager: FlowManager, started: dt.datetime) -> CallOutcome:
+    """Record the call's end (after the records still queued) and read back what it did."""
     store = call.store
-    store.call_ended(call.call_sid, call_outcome(flow_manager))
+    await store.run(store.call_ended, call.call_sid, call_outcome(flow_manager))
     report = store.call_report(call.call_sid) or {}
     touched = report.get("bookings", [])
     made = [b for b in touched if b["status"] == "confirmed" and b["action"] in ("created", "changed")]

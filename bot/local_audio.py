@@ -203,4 +203,4 @@ async def run_local(
     await runner.add_workers(worker)
     with ctrl_c_hangs_up(lambda: asyncio.ensure_future(worker.cancel(reason="hung up"))):
         await runner.run()
-    return LocalResult(turns=recorder.turns, outcome=close_desk_call(call, flow_manager, started))
+    return LocalResult(turns=recorder.turns, outcome=await close_desk_call(call, flow_manager, started))

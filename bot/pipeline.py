@@ -222,7 +222,7 @@ async def run_call(
         _write_recording(recording, audio, sample_rate, num_channels)
 
     if not resumed:
-        call.store.call_started(start.call_sid, call.caller)
+        await call.store.run(call.store.call_started, start.call_sid, call.caller)
     booked_before = call.store.bookings_made(start.call_sid)
     METRICS.call_started()
     outcome = "error"
@@ -234,18 +234,18 @@ async def run_call(
     finally:
         latency.close()
         if call.voicemail.recording:  # most callers hang up straight after their message
-            tools.keep_voicemail(call, "(the caller hung up while leaving it)")
+            await tools.keep_voicemail(call, "(the caller hung up while leaving it)")
         if line_cut and settings.resume_grace_secs > 0 and flow_manager.current_node:
             outcome = "interrupted"
             checkpoints.save()
-            call.store.call_interrupted(start.call_sid)
+            await call.store.run(call.store.call_interrupted, start.call_sid)
         else:
             outcome = "dropped" if line_cut else outcome
             # Texted once, when the call is over (a stream that may still resume would text twice), and
             # before the call is marked ended, so that its report is complete once it says so.
             if texter and faults.fell_back_to("prompts"):  # the caller may not have heard their confirmation
                 await text_confirmations(call, texter, faults)
-            call.store.call_ended(start.call_sid, outcome)
+            await call.store.run(call.store.call_ended, start.call_sid, outcome)
         METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid) - booked_before)
         logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
     return transcript

@@ -50,7 +50,7 @@ class CallCheckpoints:
         if node is None:  # the flow never started: there is nothing to resume
             return
         state = conversation_state(self._flow_manager.state)
-        self._store.save_call_state(self.call_sid, node, state, self._settled_messages)
+        self._store.run_soon(self._store.save_call_state, self.call_sid, node, state, self._settled_messages)
 
 
 def _ends_call(node: NodeConfig) -> bool:

@@ -3,28 +3,38 @@
 Capacity is enforced here, inside a write transaction (``BEGIN IMMEDIATE``),
 so two calls racing for the last seats can never both get them, whether they
 run in one process or several. Every change to a booking writes a history row.
+
+Each thread has a connection of its own, and the calls' writes run on the
+store's one writer thread (:meth:`BookingStore.run`): SQLite makes a writer
+wait up to its busy timeout for another process's write lock, and that wait
+must hold up one caller's turn, never the event loop carrying every call's audio.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
+from loguru import logger
 
 from bot.business import Business
 
 # No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
 CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
 CODE_LENGTH = 6
+T = TypeVar("T")
 # turn_latency columns besides the call, turn and totals (see processors/latency.py).
 TURN_LATENCY_FIGURES = (
     *(f"{m}_ms" for m in ("stt_final", "turn_end", "llm_first", "tts_first_audio", "bot_started", "first_audio_sent")),
@@ -38,6 +48,10 @@ class SlotUnavailable(Exception):
 
 class BookingNotFound(Exception):
     """No active booking has that id."""
+
+
+class StoreUnavailable(Exception):
+    """The database could not be written (another writer held it past the busy timeout): nothing was."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,11 @@ def _iso_ago(secs: float) -> str:
     return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=secs)).isoformat(timespec="milliseconds")
 
 
+def _log_failure(what: str, done: Future) -> None:
+    if done.exception() is not None:
+        logger.opt(exception=done.exception()).error(f"{what}: not stored")
+
+
 class BookingStore:
     """All persistent state of the line, in one SQLite file.
 
@@ -94,20 +113,45 @@ class BookingStore:
     (WAL, busy timeout, immediate transactions) coordinates processes.
     """
 
-    def __init__(self, path: str | Path, business: Business):
+    def __init__(self, path: str | Path, business: Business, *, busy_timeout_ms: int = 5000):
         self.path = Path(path)
         self.business = business
-        if str(path) != ":memory:":
+        # How long a write waits for another connection's write lock before it fails (StoreUnavailable).
+        self.busy_timeout_ms = busy_timeout_ms
+        self._in_memory = str(path) == ":memory:"
+        if not self._in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 5000")
+        self._connections = threading.local()
+        # A private in-memory database exists only in its one connection, which every thread then shares.
+        self._shared = self._connect() if self._in_memory else None
+        # Serialises this process's writers, and the threads sharing an in-memory connection.
+        self._lock = threading.RLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-db")
+        self._create_tables()
+
+    def _connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        self.db = sqlite_utils.Database(conn)
-        # One connection serves the whole process; this serialises the few
-        # callers that use it from worker threads.
-        self._lock = threading.RLock()
-        self._create_tables()
+        return sqlite_utils.Database(conn)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (in WAL mode a reader never waits for a writer)."""
+        if self._shared is not None:
+            return self._shared
+        if not hasattr(self._connections, "db"):
+            self._connections.db = self._connect()
+        return self._connections.db
+
+    async def run(self, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` (one of this store's methods) on the writer thread, awaited."""
+        return await asyncio.wrap_future(self._writer.submit(work, *args, **kwargs))
+
+    def run_soon(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Queue a record (a turn, a figure, a checkpoint) on the writer thread; a failure is logged, not raised."""
+        self._writer.submit(work, *args, **kwargs).add_done_callback(partial(_log_failure, work.__name__))
 
     def _create_tables(self) -> None:
         db = self.db
@@ -207,7 +251,10 @@ class BookingStore:
         """An immediate write transaction: it holds SQLite's write lock from the start."""
         with self._lock:
             conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(str(e)) from e
             try:
                 yield self.db
             except BaseException:

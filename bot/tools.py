@@ -22,7 +22,7 @@ from pipecat.flows import TRANSITION_IN_YAML, FlowManager
 from bot import availability, spoken
 from bot.availability import Problem, Slot
 from bot.call_context import CALL_STATE_KEY, CallContext
-from bot.store import Booking, BookingNotFound, SlotUnavailable
+from bot.store import Booking, BookingNotFound, SlotUnavailable, StoreUnavailable
 
 # What the node after each problem asks the caller for again.
 _PROBLEM_ASKS = {
@@ -197,9 +197,10 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
     }
     try:
         if state.get("changing"):
-            made = call.store.change_booking(state["changing"], call_sid=call.call_sid, **slot)
+            made = await call.store.run(call.store.change_booking, state["changing"], call_sid=call.call_sid, **slot)
         else:
-            made = call.store.create_booking(
+            made = await call.store.run(
+                call.store.create_booking,
                 name=draft["name"], caller=call.caller, call_sid=call.call_sid, notes=draft.get("note"), **slot
             )
     except SlotUnavailable:
@@ -207,12 +208,22 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
         return _next_step(flow_manager), TRANSITION_IN_YAML
     except BookingNotFound:
         return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    except StoreUnavailable as e:
+        return _not_saved(flow_manager, e), TRANSITION_IN_YAML
     state["confirmation_code"] = made.code
     state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
     state["booking_id"] = made.id
     outcome = made_outcome(state)
     logger.info(f"{call.call_sid}: {outcome} {made.code} {made.as_expected()}")
     return {"next": outcome, "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML
+
+
+def _not_saved(flow_manager: FlowManager, error: StoreUnavailable) -> dict:
+    """Nothing was written: the caller may ask for one more try, after which they are told to call back."""
+    state = flow_manager.state
+    state["save_failures"] = state.get("save_failures", 0) + 1
+    logger.error(f"{call_of(flow_manager).call_sid}: the booking database did not answer ({error})")
+    return {"next": "not_saved" if state["save_failures"] < 2 else "store_down", "expecting": None}
 
 
 def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
@@ -299,9 +310,11 @@ async def confirm_cancel(flow_manager: FlowManager, confirmed: bool) -> Result:
         return {"next": "kept", "expecting": None}, TRANSITION_IN_YAML
     call, state = call_of(flow_manager), flow_manager.state
     try:
-        cancelled = call.store.cancel_booking(state["found_id"], call_sid=call.call_sid)
+        cancelled = await call.store.run(call.store.cancel_booking, state["found_id"], call_sid=call.call_sid)
     except (BookingNotFound, KeyError):
         return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    except StoreUnavailable as e:
+        return _not_saved(flow_manager, e), TRANSITION_IN_YAML
     logger.info(f"{call.call_sid}: cancelled {cancelled.code}")
     return {"next": "cancelled", "expecting": None}, TRANSITION_IN_YAML
 
@@ -315,7 +328,8 @@ async def take_message(flow_manager: FlowManager, reason: str, name: str | None 
     """
     call = call_of(flow_manager)
     text = _valid_text(reason, limit=1000) or "(no reason given)"
-    call.store.take_message(
+    await call.store.run(
+        call.store.take_message,
         call_sid=call.call_sid,
         caller=call.caller,
         name=_valid_text(name, limit=60),
@@ -339,14 +353,15 @@ async def save_voicemail(flow_manager: FlowManager, message: str) -> Result:
     Args:
         message: What the caller said, in their words.
     """
-    keep_voicemail(call_of(flow_manager), _valid_text(message, limit=1000) or "(no words recognised)")
+    await keep_voicemail(call_of(flow_manager), _valid_text(message, limit=1000) or "(no words recognised)")
     return {"next": "voicemail_saved", "expecting": None}, TRANSITION_IN_YAML
 
 
-def keep_voicemail(call: CallContext, reason: str) -> None:
+async def keep_voicemail(call: CallContext, reason: str) -> None:
     """Stop the voicemail recording and store it, with ``reason``, as a message for staff."""
     recorded = call.voicemail.finish() if call.voicemail is not None else None
-    call.store.take_message(
+    await call.store.run(
+        call.store.take_message,
         call_sid=call.call_sid,
         caller=call.caller,
         name=None,

@@ -63,6 +63,7 @@ from bot.services.deepgram import DeepgramSTTService, UncompressedDeepgramTTSSer
 from bot.services.factory import PHONE_RATE, build_llm, build_stt, build_tts
 from bot.services.piper_tts import LocalPiperTTSService
 from bot.settings import LocalSTT, Provider, Settings
+from bot.store import BookingStore
 from processors.metrics import METRICS
 from processors.prompts import PromptTTSService, load_prompts
 
@@ -102,7 +103,7 @@ class FaultLog:
     """The fallbacks that fired on one call: logged, stored and counted."""
 
     call_sid: str
-    store: object | None = None  # a BookingStore
+    store: BookingStore | None = None
     faults: list[Fault] = field(default_factory=list)
 
     def record(self, job: str, provider: str, reason: str, fallback: str) -> None:
@@ -111,10 +112,7 @@ class FaultLog:
         logger.warning(f"{self.call_sid}: {job.upper()} {provider} failed ({reason}) → {fallback}")
         FALLBACKS.labels(job=job, provider=provider).inc()
         if self.store is not None:
-            try:
-                self.store.record_fault(self.call_sid, job, provider, reason, fallback)
-            except Exception as e:  # the report must never cost the call
-                logger.error(f"{self.call_sid}: could not store fallback: {e}")
+            self.store.run_soon(self.store.record_fault, self.call_sid, job, provider, reason, fallback)
 
     def fell_back_to(self, fallback: str) -> bool:
         return any(fault.fallback == fallback for fault in self.faults)

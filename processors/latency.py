@@ -237,10 +237,7 @@ class LatencyRecorder:
         if self._metrics is not None:
             self._metrics.observe_turn(turn.voice_to_voice_ms, turn.stages)
         if self._store is not None:
-            try:
-                self._store.add_turn_latency(self.call_sid, turn.row())
-            except Exception:  # figures are worth less than the call
-                logger.exception(f"{self.call_sid}: could not store turn {turn.turn}'s latency")
+            self._store.run_soon(self._store.add_turn_latency, self.call_sid, turn.row())
 
     def close(self) -> None:
         """Record what is still pending (a turn whose audio never reached the websocket)."""

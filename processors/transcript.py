@@ -58,6 +58,6 @@ class CallTranscript:
         self._turn += 1
         self.turns.append(record)
         logger.info(f"{self.call_sid} turn {record.turn}: heard={heard!r} said={bot_said!r}")
-        self._store.add_turn(self.call_sid, record.turn, heard, bot_said)
+        self._store.run_soon(self._store.add_turn, self.call_sid, record.turn, heard, bot_said)
         for listener in live_listeners:
             listener(record)

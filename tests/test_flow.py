@@ -1,7 +1,9 @@
 """The booking flow file and its tools: schema-valid, fully wired, and the tools' decisions."""
 
+import asyncio
 import datetime as dt
 import json
+import sqlite3
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pipecat.flows import TRANSITION_IN_YAML, Flow, FlowConfig
 from bot import tools
 from bot.call_context import CallContext
 from bot.pipeline import initial_state
+from bot.store import BookingStore
 from tests.conftest import NOW, PROJECT
 
 FLOW = PROJECT / "flows" / "booking.yaml"
@@ -112,6 +115,51 @@ async def test_losing_the_last_table_after_the_readback_offers_alternatives(flow
     result, _ = await tools.confirm_booking(flow_manager, confirmed=True)
     assert result["next"] == "time_full" and result["alternatives"]
     assert store.db["bookings"].count == 1  # only the rival's
+
+
+async def test_a_database_locked_past_the_busy_timeout_books_nothing_and_the_caller_is_told(tmp_path, business):
+    store = BookingStore(tmp_path / "bookings.db", business, busy_timeout_ms=300)
+    fm = SimpleNamespace(state=initial_state(CallContext(call_sid="CAtest", caller="+15550100", store=store,
+                                                         clock=lambda: NOW)))
+    await collect(fm, party_size=2, date="2026-11-25", time="19:00", name="Ann")
+    holder = sqlite3.connect(store.path, isolation_level=None)  # another process's writer, stuck
+    holder.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def event_loop_ticks():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(event_loop_ticks())
+    await asyncio.sleep(0)
+    before = ticks
+    first, _ = await tools.confirm_booking(fm, confirmed=True)
+    assert ticks > before  # the other calls' audio went on while this one waited for the lock
+    second, _ = await tools.confirm_booking(fm, confirmed=True)
+    ticker.cancel()
+    assert (first["next"], second["next"]) == ("not_saved", "store_down")  # one more try, then "call back"
+    holder.execute("ROLLBACK")
+    assert store.db["bookings"].count == 0 and "confirmation_code" not in fm.state
+    flow = FlowConfig.from_file(FLOW)
+    confirm = next(f for f in flow.nodes["confirm"].functions if f.name == "confirm_booking")
+    assert confirm.transition_to.cases["not_saved"] == "not_saved"
+    assert "nothing is saved yet" in flow.nodes["not_saved"].task_messages[0].content
+
+
+async def test_a_cancellation_the_database_cannot_take_leaves_the_booking_in_place(tmp_path, business):
+    store = BookingStore(tmp_path / "bookings.db", business, busy_timeout_ms=100)
+    booking = seed(store)
+    fm = SimpleNamespace(state=initial_state(CallContext(call_sid="CAtest", caller="+15550100", store=store,
+                                                         clock=lambda: NOW)))
+    await tools.cancel_booking(fm)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    result, _ = await tools.confirm_cancel(fm, confirmed=True)
+    holder.execute("ROLLBACK")
+    assert result["next"] == "not_saved" and store.get(booking.id).status == "confirmed"
+    assert (await tools.confirm_cancel(fm, confirmed=True))[0]["next"] == "cancelled"  # the retry, once it can
 
 
 def seed(store, *, name="Ann Lee", caller="+15550100", date="2026-11-27", time="19:00", party=2):

@@ -92,37 +92,34 @@ def test_a_greeting_is_not_a_caller_turn():
     assert turn_from_breakdown("CA1", 1, greeting, None) is None
 
 
-class FakeStore:
-    def __init__(self):
-        self.rows = []
-
-    def add_turn_latency(self, call_sid, figures):
-        self.rows.append((call_sid, figures))
-
-
 class FakeSerializer:
     async def serialize(self, frame):
         return b"payload"
 
 
-async def test_the_recorder_waits_for_the_audio_to_leave_then_stores_logs_and_observes():
+async def test_the_recorder_waits_for_the_audio_to_leave_then_stores_logs_and_observes(store):
     from pipecat.frames.frames import OutputAudioRawFrame
 
-    store, metrics = FakeStore(), BotMetrics()
+    metrics = BotMetrics()
     recorder = LatencyRecorder("CA1", store, metrics)
     serializer = FakeSerializer()
     recorder.watch_serializer(serializer)
+
+    async def stored():  # after the writes queued so far
+        return await store.run(store.turn_latencies, "CA1")
+
     await recorder._on_breakdown(recorder.observer, breakdown(*TYPICAL))
-    assert store.rows == []  # the reply's audio has not reached the websocket yet
+    assert await stored() == []  # the reply's audio has not reached the websocket yet
     recorder._audio_sent(T0 + 0.95)
-    assert [r["turn"] for _, r in store.rows] == [1]
-    check_sane(store.rows[0][1])
-    assert store.rows[0][1]["first_audio_sent_ms"] == pytest.approx(950)
+    rows = await stored()
+    assert [r["turn"] for r in rows] == [1]
+    check_sane(rows[0])
+    assert rows[0]["first_audio_sent_ms"] == pytest.approx(950)
     # Through the wrapped serializer: a later reply, after a pause, is a new onset.
     await recorder._on_breakdown(recorder.observer, breakdown(*TYPICAL))
     await serializer.serialize(OutputAudioRawFrame(audio=b"\0\0" * 160, sample_rate=8000, num_channels=1))
     recorder.close()
-    assert len(store.rows) == 2
+    assert len(await stored()) == 2
     assert metrics.voice_to_voice_seconds.collect()[0].samples  # observed
     families = {f.name: f for f in text_string_to_metric_families(metrics.render()[0].decode())}
     counts = {s.labels.get("stage"): s.value for s in families["bot_stage_latency_seconds"].samples

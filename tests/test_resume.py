@@ -105,13 +105,14 @@ async def database_locked_for_a_moment(tmp):
         holder = threading.Thread(target=_hold_write_lock, args=(settings.db_path, acquired, release))
         holder.start()
         acquired.wait(5)
-        # The lock spans the caller's "yes" and the 1.5 s after it, when the booking is written
-        # (within the store's 5 s busy timeout).
+        # The lock spans the caller's "yes" and the 2.5 s after it, when the booking is written (within
+        # the store's 5 s busy timeout). It is released by this event loop, the one carrying the call:
+        # a booking that waited for the lock on the loop would freeze it, and fail when the wait ran out.
         await caller.say(CONFIRM)
-        threading.Timer(1.5, release.set).start()
+        asyncio.get_running_loop().call_later(2.5, release.set)
         hung_up = await caller.wait_for_hang_up(20)
         await caller.hang_up()
-        holder.join()
+        await asyncio.to_thread(holder.join)
         await _until(lambda: store.call_is_over(caller.call_sid))
         return store.call_report(caller.call_sid), _bookings(store, caller.call_sid), hung_up
 
