@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
@@ -33,13 +34,42 @@ from processors.metrics import METRICS
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 # How long a reconnecting call's new stream waits for its dropped one to finish closing.
 HANDOVER_SECS = 3.0
+# How long a call let in by the webhook holds its place while Twilio opens its media stream.
+ADMITTED_SECS = 15.0
+# The websocket close code for a stream past BOT_MAX_CALLS.
+TRY_AGAIN_LATER = 1013
 
 
 def create_app(settings: Settings | None = None, store: BookingStore | None = None) -> FastAPI:
     settings = settings or load_settings()
     store = store or BookingStore(settings.db_path, settings.business)
     active_calls: set[str] = set()
+    admitted: dict[str, float] = {}  # let in, stream not started yet: call SID -> monotonic time
     closers: set[asyncio.Task] = set()
+
+    def admit(call_sid: str) -> bool:
+        """Whether a new call fits under BOT_MAX_CALLS; if it does, its place is held until its stream starts."""
+        now = time.monotonic()
+        for sid, at in list(admitted.items()):
+            if sid in active_calls or now - at > ADMITTED_SECS:
+                del admitted[sid]
+        if settings.max_calls and call_sid not in admitted and len(active_calls) + len(admitted) >= settings.max_calls:
+            return False
+        admitted[call_sid] = now
+        return True
+
+    def turned_away(call_sid: str) -> VoiceResponse:
+        """TwiML for a call the process has no room for: to the overflow line, or told the lines are busy."""
+        twiml = VoiceResponse()
+        if settings.overflow_url:
+            twiml.redirect(settings.overflow_url, method="POST")
+        else:
+            twiml.say(settings.business.line.lines_busy)
+            twiml.hangup()
+        to = "overflow" if settings.overflow_url else "busy"
+        METRICS.calls_turned_away.labels(to=to).inc()
+        logger.warning(f"{call_sid}: turned away ({to}): {len(active_calls)} calls in progress")
+        return twiml
 
     async def close_abandoned_calls(after_secs: float) -> None:
         """End the dropped calls that did not reconnect within the grace period."""
@@ -91,6 +121,8 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
         if store.call_is_over(call_sid):  # Twilio followed our <Redirect> after the bot ended the call
             twiml.hangup()
             return Response(content=str(twiml), media_type="application/xml")
+        if not store.call_is_known(call_sid) and not admit(call_sid):  # a dropped call coming back always fits
+            return Response(content=str(turned_away(call_sid)), media_type="application/xml")
         base = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
         media_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media"
         stream = Stream(url=media_url)
@@ -114,6 +146,12 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             await websocket.close(code=1008)
             return
         except WebSocketDisconnect:
+            return
+        if not store.call_is_known(start.call_sid) and not admit(start.call_sid):
+            # Not let in by the webhook (a stream opened straight away): Twilio follows the TwiML's
+            # <Redirect> to the webhook, which turns the call away in words.
+            logger.warning(f"{start.call_sid}: a media stream past BOT_MAX_CALLS was closed")
+            await websocket.close(code=TRY_AGAIN_LATER)
             return
         clock = dt.datetime.now
         if settings.allow_clock_override and (now := start.custom_parameters.get("now")):

@@ -42,7 +42,10 @@ class LineTroublePrompts(BaseModel):
 
 
 class LineWords(BaseModel):
-    """What the line says when the caller cannot be heard, or says nothing (processors/keypad.py, processors/idle.py)."""
+    """What the line says when the caller cannot be heard, says nothing, or finds the line full.
+
+    (processors/keypad.py, processors/idle.py, server.py)
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +61,8 @@ class LineWords(BaseModel):
         "yes_no": "Press 1 then pound for yes, or 2 then pound for no.",
     }
     keypad_invalid: str = "Sorry, I couldn't use those keys."
+    # Said (by Twilio) to a caller the line has no room for (BOT_MAX_CALLS) when no overflow line is set.
+    lines_busy: str = "Sorry, all our lines are busy right now. Please call back in a few minutes. Goodbye!"
     # The name a keypad booking is made under (a name cannot be typed).
     keypad_name: str = "Keypad Caller"
 

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     port: int = Field(8765, ge=1, le=65535, validation_alias="BOT_PORT")
     public_url: str | None = Field(None, validation_alias="BOT_PUBLIC_URL")
     admin_token: str | None = Field(None, validation_alias="BOT_ADMIN_TOKEN")
+    # Calls this process takes at once (0: no limit). Past it, a new call is sent to BOT_OVERFLOW_URL
+    # (another process's voice webhook) or told the lines are busy: a call too many slows every call.
+    max_calls: int = Field(0, ge=0, le=10000, validation_alias="BOT_MAX_CALLS")
+    overflow_url: str | None = Field(None, pattern=r"^https?://\S+$", validation_alias="BOT_OVERFLOW_URL")
     allow_clock_override: bool = Field(False, validation_alias="BOT_ALLOW_CLOCK_OVERRIDE")
     log_level: str = Field("INFO", validation_alias="BOT_LOG_LEVEL")
 

@@ -45,6 +45,11 @@ class BotMetrics:
             ["outcome"], registry=self.registry,
         )
         self.bookings = Counter("bot_bookings", "Bookings made.", registry=self.registry)
+        self.calls_turned_away = Counter(
+            "bot_calls_turned_away", "Calls not taken because the process was at BOT_MAX_CALLS, by what they got"
+            " (redirected to BOT_OVERFLOW_URL, or told the lines are busy).",
+            ["to"], registry=self.registry,
+        )
         self.errors = Counter(
             "bot_errors", "Errors, by the stage that reported them (stt, llm, tts, transport, pipeline, call).",
             ["stage"], registry=self.registry,

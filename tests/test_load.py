@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 
@@ -86,3 +87,14 @@ def test_load_refuses_unbounded_runs():
         capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR,
     )
     assert done.returncode == 2 and "--calls" in done.stderr
+
+
+def test_a_server_at_max_calls_turns_the_next_caller_away_and_the_load_says_so(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "load", "--calls", "2", "--ramp", "0", "--hold", "0", "--profile", "cloud-sim",
+         "--json", "--scenarios", str(PROJECT_DIR / "recordings" / "one-sentence"), "--plot", str(tmp_path / "l.png")],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT_DIR, env={**os.environ, "BOT_MAX_CALLS": "1"},
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, report.get("failed")
+    assert (report["calls_made"], report["ok"], report["turned_away"], report["failed"]) == (2, 1, 1, [])

@@ -1,5 +1,6 @@
 """The server's HTTP and websocket surface: TwiML webhook, signatures, health, handshake errors."""
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -97,3 +98,56 @@ def test_webhook_brings_a_dropped_stream_back_and_hangs_up_an_ended_call(tmp_pat
     app.state.store.call_ended("CA123", "booked")
     ended = ET.fromstring(test_client.post("/twilio/voice", data=FORM).text)
     assert [child.tag for child in ended] == ["Hangup"]
+
+
+def _start(call_sid: str) -> str:
+    return json.dumps({"event": "start", "start": {"streamSid": "MZ" + call_sid, "callSid": call_sid,
+                                                    "customParameters": {}}})
+
+
+def test_past_max_calls_a_new_caller_is_told_the_lines_are_busy_and_a_dropped_call_still_comes_back(tmp_path):
+    app = create_app(load_settings(db_path=tmp_path / "b.db", max_calls=2))
+    test_client = TestClient(app)
+    let_in = [ET.fromstring(test_client.post("/twilio/voice", data=FORM | {"CallSid": sid}).text)
+              for sid in ("CA1", "CA2")]
+    assert all(twiml.find("./Connect/Stream") is not None for twiml in let_in)
+    # Twilio may ask again for a call it has been let in: it keeps its place.
+    assert ET.fromstring(test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA1"}).text).find("./Connect")
+    busy = ET.fromstring(test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA3"}).text)
+    assert [child.tag for child in busy] == ["Say", "Hangup"]
+    assert busy.find("Say").text == app.state.settings.business.line.lines_busy
+    app.state.store.call_started("CA0", "+15551230009")  # a call whose line dropped, reconnecting
+    assert ET.fromstring(test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA0"}).text).find("./Connect")
+    metrics = test_client.get("/metrics").text
+    assert 'bot_calls_turned_away_total{to="busy"}' in metrics
+
+
+def test_past_max_calls_a_new_caller_goes_to_the_overflow_line(tmp_path):
+    overflow = "https://second.example.com/twilio/voice"
+    test_client = client(tmp_path, max_calls=1, overflow_url=overflow)
+    test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA1"})
+    turned = ET.fromstring(test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA2"}).text)
+    assert [(c.tag, c.text, c.get("method")) for c in turned] == [("Redirect", overflow, "POST")]
+
+
+def test_past_max_calls_a_stream_the_webhook_did_not_let_in_is_closed(tmp_path):
+    test_client = client(tmp_path, max_calls=1)
+    test_client.post("/twilio/voice", data=FORM | {"CallSid": "CA1"})  # holds the one place
+    with test_client.websocket_connect("/twilio/media") as ws:
+        ws.send_text('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+        ws.send_text(_start("CA2"))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert closed.value.code == 1013  # try again later: Twilio's <Redirect> brings it to the webhook
+    assert test_client.get("/healthz").json()["active_calls"] == 0
+
+
+@pytest.mark.parametrize("setting", [{"BOT_MAX_CALLS": "-1"}, {"BOT_OVERFLOW_URL": "second-server"}])
+def test_a_bad_capacity_setting_is_one_line_naming_it(monkeypatch, setting):
+    from bot.settings import ConfigError
+
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert next(iter(setting)) in str(error.value) and "\n" not in str(error.value)

@@ -31,6 +31,8 @@ SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech
 AUDIO_GAP_SECS = 0.06
 # Quiet this long after the bot spoke means its turn is over: the caller may talk.
 TURN_QUIET_SECS = 1.2
+# The close code the server turns a call away with when it is at BOT_MAX_CALLS (server.py).
+TRY_AGAIN_LATER = 1013
 SILENT_FRAME = encode_mulaw(np.zeros(FRAME_SAMPLES, dtype=np.int16))
 
 
@@ -67,6 +69,7 @@ class TwilioCaller:
         self.parameters = {"caller": caller or ""} | (custom_parameters or {})
         self.bot = BotAudio()
         self.closed = asyncio.Event()
+        self.turned_away = False  # the server had no room for the call (it closed the stream with 1013)
         self._ws: ClientConnection | None = None
         self._outbox: deque[bytes] = deque()
         self._sent_frames = 0
@@ -141,6 +144,7 @@ class TwilioCaller:
         except ConnectionClosed:
             pass
         finally:
+            self.turned_away = self._ws.close_code == TRY_AGAIN_LATER
             self.closed.set()
 
     def _heard(self, now: float, pcm: np.ndarray) -> None:

@@ -203,6 +203,8 @@ async def replay_scenario(
     finally:
         live_listeners.remove(collect)
 
+    if caller.turned_away:
+        error = "turned away: the line was full (BOT_MAX_CALLS)"
     call_report = await _final_report(report, caller.call_sid) if error is None else None
     touched = (call_report or {}).get("bookings", [])
     made = [b for b in touched if b["status"] == "confirmed" and b["action"] in ("created", "changed")]
