@@ -28,7 +28,7 @@ from bot.call_context import CallContext, fixed_clock
 from bot.pipeline import run_call
 from bot.settings import Settings, load_settings
 from bot.store import BookingStore
-from bot.telephony import HandshakeError, read_stream_start
+from bot.telephony import TRY_AGAIN_LATER, HandshakeError, read_stream_start
 from processors.metrics import METRICS
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -36,8 +36,6 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 HANDOVER_SECS = 3.0
 # How long a call let in by the webhook holds its place while Twilio opens its media stream.
 ADMITTED_SECS = 15.0
-# The websocket close code for a stream past BOT_MAX_CALLS.
-TRY_AGAIN_LATER = 1013
 
 
 def create_app(settings: Settings | None = None, store: BookingStore | None = None) -> FastAPI:

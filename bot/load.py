@@ -252,7 +252,7 @@ async def _caller(
         try:
             result = await replay_scenario(scenario, media_url, report, on_latency=on_latency, call_sid=call_sid)
             ok, error, latencies, gaps = result.expect_met, result.error, result.caller_latency_ms, result.audio_gaps_ms
-            turned_away = bool(error and error.startswith("turned away"))
+            turned_away = result.turned_away
         except Exception as e:  # one broken call is a failed call, not a broken load
             ok, error, latencies, gaps = False, f"{type(e).__name__}: {e}", [], []
         finally:

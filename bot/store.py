@@ -118,12 +118,12 @@ class BookingStore:
         self.business = business
         # How long a write waits for another connection's write lock before it fails (StoreUnavailable).
         self.busy_timeout_ms = busy_timeout_ms
-        self._in_memory = str(path) == ":memory:"
-        if not self._in_memory:
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connections = threading.local()
         # A private in-memory database exists only in its one connection, which every thread then shares.
-        self._shared = self._connect() if self._in_memory else None
+        self._shared = self._connect() if in_memory else None
         # Serialises this process's writers, and the threads sharing an in-memory connection.
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-db")

@@ -20,6 +20,8 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 # A 20 ms media message is ~250 bytes; anything far larger is not Twilio.
 MAX_MESSAGE_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT_SECS = 10.0
+# The close code of a media stream the server has no room for (BOT_MAX_CALLS): "try again later".
+TRY_AGAIN_LATER = 1013
 
 
 class HandshakeError(Exception):

@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import FRAME_SAMPLES, decode_mulaw, encode_mulaw, rms
+from bot.telephony import TRY_AGAIN_LATER
 
 FRAME_SECS = 0.02
 SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech
@@ -31,8 +32,6 @@ SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech
 AUDIO_GAP_SECS = 0.06
 # Quiet this long after the bot spoke means its turn is over: the caller may talk.
 TURN_QUIET_SECS = 1.2
-# The close code the server turns a call away with when it is at BOT_MAX_CALLS (server.py).
-TRY_AGAIN_LATER = 1013
 SILENT_FRAME = encode_mulaw(np.zeros(FRAME_SAMPLES, dtype=np.int16))
 
 

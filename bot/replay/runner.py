@@ -59,6 +59,7 @@ class ReplayResult:
     recording: str | None = None
     error: str | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)  # fallbacks that fired (call_faults rows)
+    turned_away: bool = False  # the server was at BOT_MAX_CALLS and did not take the call
     audio_gaps_ms: list[float] = field(default_factory=list)  # stutters in the bot's audio as the caller heard it
 
     def to_json(self) -> dict[str, Any]:
@@ -237,6 +238,7 @@ async def replay_scenario(
         caller_latency_ms=latencies,
         recording=str(recording) if recording and recording.exists() else None,
         error=error or (None if call_report else "the server has no report of the call"),
+        turned_away=caller.turned_away,
         faults=[
             {k: f[k] for k in ("job", "provider", "reason", "fallback")} for f in (call_report or {}).get("faults", [])
         ],
