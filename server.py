@@ -1,7 +1,7 @@
 """The phone line's web server: Twilio's voice webhook, the media websocket, health and call reports.
 
     POST /twilio/voice   TwiML that connects the call's audio to /twilio/media (again, if its stream dropped)
-    WS   /twilio/media   one Pipecat pipeline per call (bot.pipeline)
+    WS   /twilio/media   one Pipecat pipeline per call (bot.call.pipeline)
     GET  /healthz        liveness and the number of calls in progress
     GET  /metrics        Prometheus metrics: per-stage latency, calls, bookings, errors
     GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
@@ -24,12 +24,16 @@ from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
-from bot.call_context import CallContext, fixed_clock
-from bot.pipeline import run_call
+from bot.booking.store import BookingStore
+from bot.call.context import CallContext, fixed_clock
+from bot.call.pipeline import run_call
+from bot.metrics import METRICS
 from bot.settings import Settings, load_settings
-from bot.store import BookingStore
-from bot.telephony import TRY_AGAIN_LATER, HandshakeError, read_stream_start
-from processors.metrics import METRICS
+from bot.telephony.media_stream import (
+    TRY_AGAIN_LATER,
+    HandshakeError,
+    read_stream_start,
+)
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 # How long a reconnecting call's new stream waits for its dropped one to finish closing.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from bot.flowcheck import add_flows_commands
+from bot.flowfile.cli import add_flows_commands
 from bot.settings import PROJECT_DIR, ConfigError, load_settings
 
 DEMO_SCENARIO = PROJECT_DIR / "recordings" / "slot-by-slot"
@@ -123,10 +123,10 @@ def _desk(args: argparse.Namespace) -> int:
         return 2
     overrides = {name: value for name, value in (("flow_file", args.flow), ("db_path", args.db)) if value}
     settings = load_settings(**overrides)
-    from bot.desk import describe_outcome
-    from bot.flowcheck import check_flow
+    from bot.desk.scenario_writer import CallerTurn, refuse_existing, save_scenario
+    from bot.desk.session import describe_outcome
+    from bot.flowfile.check import check_flow
     from bot.replay.scenario import ScenarioError
-    from bot.scenario_writer import CallerTurn, refuse_existing, save_scenario
 
     problems = check_flow(settings.flow_file)
     for problem in problems:
@@ -141,8 +141,8 @@ def _desk(args: argparse.Namespace) -> int:
         return 2
     clock = f"{args.now:%A %d %B %Y, %H:%M}" if args.now else "now"
     if args.command == "local":
-        from bot.local_audio import WIDEBAND_RATE, missing_audio_device, run_local
-        from bot.services.factory import PHONE_RATE
+        from bot.audio import PHONE_RATE
+        from bot.desk.local_audio import WIDEBAND_RATE, missing_audio_device, run_local
 
         sample_rate = WIDEBAND_RATE if args.wideband else PHONE_RATE
         if problem := missing_audio_device(sample_rate):
@@ -155,7 +155,7 @@ def _desk(args: argparse.Namespace) -> int:
         )
         turns = result.turns
     else:
-        from bot.chat import run_chat, terminal_lines
+        from bot.desk.chat import run_chat, terminal_lines
 
         print(f"{settings.business.name} on {settings.flow_file.name}, clock {clock}.")
         print("Type what the caller says; Ctrl-D or Ctrl-C hangs up.\n", flush=True)
@@ -176,9 +176,9 @@ def _desk(args: argparse.Namespace) -> int:
 
 
 def _render_prompts(files: list[str]) -> int:
-    from bot.business import Business
-    from bot.flowcheck import find_flows
-    from processors.prompts import render_prompts
+    from bot.booking.business import Business
+    from bot.flowfile.syntax import find_flows
+    from bot.services.prompt_tts import render_prompts
 
     for flow in [Path(f) for f in files] or find_flows(PROJECT_DIR / "flows"):
         business = Business.from_file(flow.with_suffix(".business.yaml"))
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prompts":
             return _render_prompts(args.files)
         if args.command == "bench":
-            from bot import bench
+            from bot.measure import bench
 
             null = tuple(job for job in args.null.split(",") if job)
             if unknown := set(null) - set(bench.NULL_JOBS):
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 plot_path=args.plot or bench.DEFAULT_PLOT,
             )
         if args.command == "load":
-            from bot import load
+            from bot.measure import load
 
             return load.main(
                 calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,

@@ -14,9 +14,9 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.business import Business
-from bot.sms import ConfirmationTexter
-from bot.transfer import StaffTransfer
+from bot.booking.business import Business
+from bot.telephony.sms import ConfirmationTexter
+from bot.telephony.transfer import StaffTransfer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # When a cloud provider fails, the embedded engine takes over (processors/fallbacks.py)
     fallbacks: bool = Field(True, validation_alias="BOT_FALLBACKS")
     llm_timeout_secs: float = Field(2.0, gt=0, le=30, validation_alias="BOT_LLM_TIMEOUT_SECS")
-    # When a call's media stream drops, the same call may reconnect and resume this long after (bot/resume.py)
+    # When a call's media stream drops, the same call may reconnect and resume this long after (bot/call/resume.py)
     resume_grace_secs: float = Field(30.0, ge=0, le=600, validation_alias="BOT_RESUME_GRACE_SECS")
     # The caller spoke (VAD) and no transcript came this long after: that STT is given up (processors/keypad.py)
     stt_stall_secs: float = Field(3.0, gt=0, le=30, validation_alias="BOT_STT_STALL_SECS")
@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     vad_stop_secs: float = Field(0.2, gt=0, le=2, validation_alias="BOT_VAD_STOP_SECS")
     # 0.3 s after the VAD's 0.2 s: a caller's turn ends after half a second of
     # silence. Every 0.1 s more tolerates longer hesitations and costs 0.1 s on
-    # every reply (README, performance).
+    # every reply (docs/performance.md).
     # Caller audio per pipeline frame. Twilio sends 20 ms; joining three cuts the server's CPU per call
-    # by about a third (README, load) for at most 40 ms more before a turn's end is noticed.
+    # by about a third (docs/load.md) for at most 40 ms more before a turn's end is noticed.
     audio_in_ms: int = Field(60, ge=20, le=200, multiple_of=20, validation_alias="BOT_AUDIO_IN_MS")
     user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")

@@ -1,1 +1,1 @@
-"""Our own pipeline processors and observers: call transcript, latency, fallbacks."""
+"""Our own frame processors and observers: the call transcript, latency, fallbacks, keypad, voicemail, idle and end of call."""

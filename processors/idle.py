@@ -13,9 +13,11 @@ from __future__ import annotations
 from loguru import logger
 from pipecat.frames.frames import EndFrame, TTSSpeakFrame
 from pipecat.pipeline.worker import PipelineWorker
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+)
 
-from bot.business import LineWords
+from bot.booking.business import LineWords
 
 
 class IdleCaller:

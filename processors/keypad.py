@@ -58,7 +58,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
-from bot.business import LineWords
+from bot.booking.business import LineWords
 from bot.dialogue.engine import asked_for
 from processors.fallbacks import FallbackSwitcher, FaultLog
 

@@ -12,7 +12,7 @@ websocket (to Twilio), taken from the serializer.
 
 Every caller turn becomes one :class:`TurnLatency`: stored with the call
 (``turn_latency`` table), logged as one structured line, and observed in the
-Prometheus histograms (:mod:`processors.metrics`).
+Prometheus histograms (:mod:`bot.metrics`).
 
 Moments, in ms after the caller stopped speaking:
     stt_final        the final transcript of the turn
@@ -50,7 +50,7 @@ from pipecat.observers.user_bot_latency_observer import (
 )
 from pipecat.processors.frame_processor import FrameProcessor
 
-from processors.metrics import METRICS, BotMetrics
+from bot.metrics import METRICS, BotMetrics
 
 STAGES = ("vad", "stt", "turn", "llm", "tools", "tts", "output", "pipeline")
 MOMENTS = ("stt_final", "turn_end", "llm_first", "tts_first_audio", "bot_started", "first_audio_sent")

@@ -2,7 +2,7 @@
 
 After repeated misunderstandings the flow moves to its ``voicemail`` node: the
 bot asks for a message after the tone, and the node's post-action
-(``start_voicemail`` in bot/tools.py) has this recorder play the tone and
+(``start_voicemail`` in bot/booking/tools.py) has this recorder play the tone and
 start keeping the caller's audio. The caller's turn ends as any turn does
 (Pipecat's VAD and turn strategy); the flow's ``save_voicemail`` tool then
 stops the recorder, which writes the WAV (8 kHz mono, at most
@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.processors.frame_processor import (
+    FrameDirection,
+    FrameProcessor,
+    FrameProcessorSetup,
+)
 
 TONE_HZ = 1000.0
 TONE_SECS = 0.4

@@ -39,9 +39,15 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # scripts/ is not a package
 
-from bot.audio import PHONE_RATE, decode_mulaw, encode_mulaw, load_phone_audio, trim_silence  # noqa: E402
-from bot.business import Business  # noqa: E402
-from bot.caller_voice import find_scenario_dirs  # noqa: E402
+from bot.audio import (  # noqa: E402
+    PHONE_RATE,
+    decode_mulaw,
+    encode_mulaw,
+    load_phone_audio,
+    trim_silence,
+)
+from bot.booking.business import Business  # noqa: E402
+from bot.desk.caller_voice import find_scenario_dirs  # noqa: E402
 from bot.dialogue import parse  # noqa: E402
 from bot.services import whisper_stt  # noqa: E402
 from bot.services.whisper_stt import (  # noqa: E402
@@ -172,7 +178,7 @@ def _quiet_model_loader(window_secs: float | None) -> None:
 def infer_expecting(says: list[str | None], today: dt.date, now: dt.datetime, business: Business) -> list[str | None]:
     """The slot the booking line is asking for before each turn (the `expecting=` it parses with).
 
-    A small replay of `bot.tools` on the `say:` texts: slots fill in from what
+    A small replay of `bot.booking.tools` on the `say:` texts: slots fill in from what
     was said; a too-large party, an unbookable day or a time outside the
     opening hours is asked for again; with everything known the bot reads the
     booking back and expects yes/no; a yes or a plain no ends the booking talk.

@@ -13,7 +13,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # scripts/ is not a package
 
-from bot.caller_voice import find_scenario_dirs, render_scenario  # noqa: E402
+from bot.desk.caller_voice import find_scenario_dirs, render_scenario  # noqa: E402
 
 
 def main() -> int:

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.business import Business
-from bot.store import BookingStore
+from bot.booking.business import Business
+from bot.booking.store import BookingStore
 
 PROJECT = Path(__file__).resolve().parent.parent
 # A Tuesday: the clock every scenario under recordings/ runs at.

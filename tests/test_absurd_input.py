@@ -8,7 +8,7 @@ import asyncio
 import time
 
 from bot.audio import load_phone_audio
-from bot.business import LineWords
+from bot.booking.business import LineWords
 from bot.replay.caller import TwilioCaller
 from bot.replay.scenario import load_scenario
 from tests.conftest import NOW, PROJECT
@@ -62,9 +62,10 @@ MONOLOGUE = (
 
 def test_a_ninety_second_monologue_is_transcribed_whole_without_failing(tmp_path):
     """Whisper past its 30 s window: one transcript of the whole turn, not a crash or an empty turn."""
-    from bot.caller_voice import render_caller_audio
-    from bot.services.whisper_stt import LocalWhisperSTTService
     from pipecat.frames.frames import ErrorFrame, TranscriptionFrame
+
+    from bot.desk.caller_voice import render_caller_audio
+    from bot.services.whisper_stt import LocalWhisperSTTService
 
     wav = render_caller_audio(MONOLOGUE * 7, tmp_path / "monologue.wav")
     pcm = load_phone_audio(wav)

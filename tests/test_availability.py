@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from bot.availability import Problem, alternatives, check_date, check_slot
+from bot.booking.availability import Problem, alternatives, check_date, check_slot
 from tests.conftest import NOW
 
 TUE, WED, MON = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 30)

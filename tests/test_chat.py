@@ -14,9 +14,9 @@ import time
 import pytest
 
 from bot import cli
-from bot.chat import run_chat
+from bot.desk.chat import run_chat
+from bot.desk.scenario_writer import CallerTurn, refuse_existing, save_scenario
 from bot.replay.scenario import ScenarioError, load_scenario
-from bot.scenario_writer import CallerTurn, refuse_existing, save_scenario
 from bot.settings import load_settings
 from tests.conftest import NOW, PROJECT
 
@@ -162,5 +162,6 @@ def test_a_broken_flow_is_refused_before_the_chat_starts(tmp_path, monkeypatch, 
     assert cli.main(["chat", "--flow", str(broken), "--db", str(tmp_path / "b.db")]) == 2
 
     printed = capsys.readouterr()
-    assert f"{broken}:15: global function 'end_call' transitions to unknown node 'goodby'" in printed.err
+    line = text.splitlines().index("    transition_to: goodby") + 1
+    assert f"{broken}:{line}: global function 'end_call' transitions to unknown node 'goodby'" in printed.err
     assert "bot>" not in printed.out

@@ -5,7 +5,7 @@ server with one cloud provider broken — a closed loopback port, or a local
 stand-in (bot/standins/) in a fault mode — and checks that the call still
 meets the scenario's expectations and that its failure report names the
 fallback that took over. The calls run four at a time, as a busy line would:
-this machine's local engines keep up with about that many (README, "Many calls
+this machine's local engines keep up with about that many (docs/load.md, "Many calls
 at once"); past that, turns queue behind each other and a caller's last word
 can arrive after the call's idle timeout.
 """
@@ -17,19 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
+from bot.replay.runner import (
+    in_process_server,
+    replay_scenario,
+    replay_settings,
+    store_reports,
+)
 from bot.replay.scenario import load_scenario
+from bot.services.errors import LLMTurnFailed, describe
+from bot.services.factory import build_services
+from bot.services.openai import GuardedOpenAILLMService
+from bot.settings import Provider, load_settings
 from bot.standins.deepgram import DeepgramStandin
 from bot.standins.openai import OpenAIStandin
 from bot.standins.openai_chat import Reply, ToolCall
-from bot.settings import Provider, load_settings
-from processors.fallbacks import (
-    FallbackLLMSwitcher,
-    GuardedOpenAILLMService,
-    LLMTurnFailed,
-    build_services,
-    describe,
-)
+from processors.fallbacks import FallbackLLMSwitcher
 from tests.conftest import NOW, PROJECT
 
 SCENARIO = load_scenario(PROJECT / "recordings" / "one-sentence")

@@ -4,8 +4,8 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import pipecat.flows
@@ -13,10 +13,10 @@ import pytest
 import yaml
 from pipecat.flows import TRANSITION_IN_YAML, Flow, FlowConfig
 
-from bot import tools
-from bot.call_context import CallContext
-from bot.pipeline import initial_state
-from bot.store import BookingStore
+from bot.booking import tools
+from bot.booking.store import BookingStore
+from bot.call.context import CallContext
+from bot.call.pipeline import initial_state
 from tests.conftest import NOW, PROJECT
 
 FLOW = PROJECT / "flows" / "booking.yaml"

@@ -7,19 +7,18 @@ import xml.etree.ElementTree as ET
 import pytest
 from pipecat.flows import FlowConfig
 
-from bot import tools
+from bot.booking import tools
 from bot.cli import main
 from bot.dialogue import engine
-from bot.flowcheck import (
+from bot.flowfile.check import (
     FALLBACK_STARTING_KEYS,
-    SAY_LINE,
     Problem,
     assigned_state_keys,
     check_flow,
-    find_flows,
     starting_state_keys,
 )
-from bot.flowgraph import build_graph, draw_flow, to_mermaid
+from bot.flowfile.graph import build_graph, draw_flow, to_mermaid
+from bot.flowfile.syntax import SAY_LINE, find_flows
 from tests.conftest import PROJECT
 
 FIXTURES = PROJECT / "tests" / "fixtures" / "flows"
@@ -95,7 +94,7 @@ def test_missing_tool_names_the_module_and_the_nearest_tool():
     problem = only_error("missing_tool.yaml")
     assert problem.line == line_of("missing_tool.yaml", "# expect: no such tool")
     assert problem.message == (
-        "node 'start' function 'collect_bookin': no such tool in bot.tools (did you mean 'collect_booking'?)"
+        "node 'start' function 'collect_bookin': no such tool in bot.booking.tools (did you mean 'collect_booking'?)"
     )
     assert str(problem) == f"{FIXTURES / 'missing_tool.yaml'}:{problem.line}: {problem.message}"
 
@@ -169,7 +168,7 @@ def test_a_business_file_is_not_mistaken_for_a_flow():
 
 
 def test_say_pattern_is_the_offline_engines():
-    assert SAY_LINE.pattern == engine._SAY.pattern
+    assert engine.SAY_LINE is SAY_LINE
 
 
 def test_starting_keys_come_from_initial_state_and_the_fallback_list_matches():
@@ -185,7 +184,7 @@ def test_tool_state_keys_are_found_in_the_source():
 
 def test_cli_check_exit_codes(capsys):
     assert main(["flows", "check", str(PROJECT / "flows" / "booking.yaml")]) == 0
-    assert capsys.readouterr().out.strip().endswith("booking.yaml: OK, 30 nodes, 12 tools (3 transition-only)")
+    assert capsys.readouterr().out.strip().endswith("booking.yaml: OK, 30 nodes, 13 tools (3 transition-only)")
     assert main(["flows", "check", str(FIXTURES / "missing_tool.yaml")]) == 1
     out = capsys.readouterr().out
     assert f"missing_tool.yaml:{line_of('missing_tool.yaml', '# expect')}: node 'start'" in out

@@ -13,9 +13,14 @@ import time
 import pytest
 
 from bot.audio import load_phone_audio
-from bot.business import LineWords
+from bot.booking.business import LineWords
 from bot.replay.caller import TwilioCaller
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
+from bot.replay.runner import (
+    in_process_server,
+    replay_scenario,
+    replay_settings,
+    store_reports,
+)
 from bot.replay.scenario import load_scenario
 from bot.services.whisper_stt import LocalWhisperSTTService
 from bot.settings import Provider

@@ -20,9 +20,9 @@ from pipecat.observers.user_bot_latency_observer import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.metrics import BotMetrics
 from bot.settings import load_settings
 from processors.latency import MOMENTS, STAGES, LatencyRecorder, turn_from_breakdown
-from processors.metrics import BotMetrics
 from tests.conftest import PROJECT
 
 T0 = 1_800_000_000.0
@@ -128,9 +128,8 @@ async def test_the_recorder_waits_for_the_audio_to_leave_then_stores_logs_and_ob
 
 
 def test_metrics_are_served_in_prometheus_text_format(tmp_path):
+    from bot.metrics import METRICS
     from server import create_app
-
-    from processors.metrics import METRICS
 
     METRICS.observe_turn(640.0, dict.fromkeys(STAGES, 80.0))
     METRICS.error("tts")
@@ -196,7 +195,7 @@ def test_a_replayed_call_stores_sane_figures_for_every_turn(null_bench):
 
 
 def test_bench_prints_a_table(null_bench, capsys):
-    from bot import bench
+    from bot.measure import bench
 
     bench.print_table(json.loads(null_bench[0].stdout.splitlines()[-1]))
     out = capsys.readouterr().out
@@ -258,7 +257,11 @@ def phone_turn():
 
 
 def test_whisper_on_a_short_window_hears_a_phone_turn(phone_turn):
-    from bot.services.whisper_stt import bundled_model_path, shared_model, transcribe_window
+    from bot.services.whisper_stt import (
+        bundled_model_path,
+        shared_model,
+        transcribe_window,
+    )
 
     text = transcribe_window(shared_model(bundled_model_path(), 1), phone_turn, 10.0)
     assert "people" in text.lower()
@@ -266,7 +269,11 @@ def test_whisper_on_a_short_window_hears_a_phone_turn(phone_turn):
 
 
 def test_moonshine_runs_from_the_pinned_package(phone_turn):
-    from bot.services.moonshine_stt import bundled_model_dir, modern_spelling, shared_model
+    from bot.services.moonshine_stt import (
+        bundled_model_dir,
+        modern_spelling,
+        shared_model,
+    )
 
     assert "people" in shared_model(str(bundled_model_dir()), 1).transcribe(phone_turn).lower()
     assert modern_spelling("A table for two to-morrow, good-bye") == "A table for two tomorrow, goodbye"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from bot.load import personalised
+from bot.measure.load import personalised
 from bot.replay.scenario import load_scenario
 from bot.settings import PROJECT_DIR
 from bot.standins.flow_host import flow_host, today_in

@@ -12,11 +12,10 @@ import pyaudio
 import soundfile as sf
 
 from bot import cli
-from bot.audio import load_phone_audio, rms
-from bot.local_audio import run_local
+from bot.audio import PHONE_RATE, load_phone_audio, rms
+from bot.desk.local_audio import run_local
+from bot.desk.scenario_writer import save_scenario
 from bot.replay.scenario import load_scenario
-from bot.scenario_writer import save_scenario
-from bot.services.factory import PHONE_RATE
 from bot.settings import load_settings
 from tests.conftest import NOW, PROJECT
 

@@ -1,4 +1,4 @@
-"""When no text-to-speech works: pre-rendered prompts, and the confirmation by SMS (processors/prompts.py, bot/sms.py).
+"""When no text-to-speech works: pre-rendered prompts, and the confirmation by SMS (bot/services/prompt_tts.py, bot/telephony/sms.py).
 
 A real call (``recordings/one-sentence``) through the real server with
 Deepgram TTS refusing and Piper's voice file missing: the caller hears the
@@ -14,13 +14,19 @@ import pytest
 from pipecat.frames.frames import EndWorkerFrame, TTSAudioRawFrame, TTSSpeakFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
+from bot.replay.runner import (
+    in_process_server,
+    replay_scenario,
+    replay_settings,
+    store_reports,
+)
 from bot.replay.scenario import load_scenario
 from bot.services import piper_tts
+from bot.services.piper_tts import GuardedPiperTTSService
+from bot.services.prompt_tts import PromptTTSService, load_prompts, stale_prompts
 from bot.settings import Provider
 from bot.standins.deepgram import DeepgramStandin
-from processors.fallbacks import FallbackSwitcher, FaultLog, GuardedPiperTTSService
-from processors.prompts import PromptTTSService, load_prompts, stale_prompts
+from processors.fallbacks import FallbackSwitcher, FaultLog
 from tests.conftest import PROJECT, share_heard
 
 SCENARIO = load_scenario(PROJECT / "recordings" / "one-sentence")

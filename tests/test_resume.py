@@ -1,4 +1,4 @@
-"""When the line drops, the call goes on (bot/resume.py, server.py's reconnect path).
+"""When the line drops, the call goes on (bot/call/resume.py, server.py's reconnect path).
 
 Each case replays ``recordings/one-sentence`` through the real server with a
 simulated Twilio caller: the websocket is cut (closed without Twilio's
@@ -15,12 +15,12 @@ import time
 import pytest
 from pipecat.flows import Flow, FlowConfig
 
-from bot import tools
 from bot.audio import load_phone_audio
+from bot.booking import tools
+from bot.call.resume import resume_node
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
 from bot.replay.scenario import load_scenario
-from bot.resume import resume_node
 from tests.conftest import PROJECT
 
 SCENARIO = load_scenario(PROJECT / "recordings" / "one-sentence")

@@ -5,13 +5,13 @@ from types import SimpleNamespace
 
 from pipecat.flows import Flow, FlowConfig
 
-from bot import tools
-from bot.business import Business
-from bot.call_context import CallContext
+from bot.booking import tools
+from bot.booking.business import Business
+from bot.booking.store import BookingStore
+from bot.call.context import CallContext
+from bot.call.pipeline import initial_state
 from bot.dialogue.understanding import ToolCall, choose_tool_call
-from bot.flowcheck import check_flow
-from bot.pipeline import initial_state
-from bot.store import BookingStore
+from bot.flowfile.check import check_flow
 from tests.conftest import NOW, PROJECT
 
 SALON = PROJECT / "flows" / "salon.yaml"

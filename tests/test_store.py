@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from bot.store import CODE_ALPHABET, BookingStore, SlotUnavailable
+from bot.booking.store import CODE_ALPHABET, BookingStore, SlotUnavailable
 
 WED = dt.date(2026, 11, 25)
 SEVEN = dt.time(19, 0)

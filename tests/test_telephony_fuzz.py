@@ -8,7 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pipecat.frames.frames import InputAudioRawFrame, InputDTMFFrame
 
-from bot.telephony import HandshakeError, SafeTwilioFrameSerializer, _parse_start
+from bot.telephony.media_stream import (
+    HandshakeError,
+    SafeTwilioFrameSerializer,
+    _parse_start,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot import tools
-from bot.call_context import CallContext
-from bot.pipeline import initial_state
+from bot.booking import tools
+from bot.call.context import CallContext
+from bot.call.pipeline import initial_state
 from bot.settings import ConfigError, load_settings
-from bot.transfer import StaffTransfer
+from bot.telephony.transfer import StaffTransfer
 from tests.conftest import NOW
 
 

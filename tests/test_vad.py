@@ -1,5 +1,5 @@
 """The caller's speech is found whatever the inbound frame size (bot/services/vad.py),
-and the call's worker spares observers the reports they do not read (bot/worker.py)."""
+and the call's worker spares observers the reports they do not read (bot/call/worker.py)."""
 
 import asyncio
 
@@ -15,8 +15,8 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from bot.audio import PHONE_RATE, load_phone_audio
+from bot.call.worker import CallWorker
 from bot.services.vad import InlineSileroVADAnalyzer
-from bot.worker import CallWorker
 from tests.conftest import PROJECT
 
 SECOND = np.zeros(PHONE_RATE, dtype=np.int16)

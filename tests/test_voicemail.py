@@ -17,7 +17,12 @@ import pytest
 
 from bot.audio import load_phone_audio, rms
 from bot.replay.caller import TwilioCaller
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
+from bot.replay.runner import (
+    in_process_server,
+    replay_scenario,
+    replay_settings,
+    store_reports,
+)
 from bot.replay.scenario import load_scenario
 from bot.settings import Provider
 from processors.voicemail import tone

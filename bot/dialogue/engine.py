@@ -29,10 +29,10 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 
-from bot.services import unsampled_llm_settings
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
+from bot.services import unsampled_llm_settings
 
-_SAY = re.compile(r'\bSay:\s*"([^"]+)"')
+from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 _REPROMPT = re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE)
 _DEFAULT_REPROMPT = "Sorry, I didn't catch that."
 # Failed tries at the same question before the caller is handed to a person.
@@ -70,6 +70,8 @@ def next_move(
     """
     caller_words = _pending_caller_words(messages)
     if caller_words is None:
+        if (answer := _answer_given(messages)) is not None:
+            return Move(say=f"{answer} {_again_line(messages)}")
         return Move(say=_node_line(messages))
     call = choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
     if call is not None:
@@ -79,7 +81,7 @@ def next_move(
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
     if _failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
-        return Move(say=f"{_reprompt(instruction)} {_node_line(messages)}")
+        return Move(say=f"{_reprompt(instruction)} {_again_line(messages)}")
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
 
@@ -105,24 +107,48 @@ def _failed_tries(messages: list[dict[str, Any]]) -> int:
     return tries
 
 
-def _node_line(messages: list[dict[str, Any]]) -> str:
-    """The ``Say:`` line of the newest task message that has one."""
+def _newest_line(messages: list[dict[str, Any]], pattern: re.Pattern[str]) -> str | None:
     for message in reversed(messages):
         if message.get("role") in ("system", "developer"):
-            if found := _SAY.findall(_text_of(message)):
+            if found := pattern.findall(_text_of(message)):
                 return found[-1]
-    return ""
+    return None
+
+
+def _node_line(messages: list[dict[str, Any]]) -> str:
+    """The ``Say:`` line of the newest task message that has one."""
+    return _newest_line(messages, SAY_LINE) or ""
+
+
+def _again_line(messages: list[dict[str, Any]]) -> str:
+    """How the node asks again (its ``Again:`` line), so a question is never repeated word for word."""
+    return _newest_line(messages, AGAIN_LINE) or _node_line(messages)
+
+
+def _tool_result(message: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        result = json.loads(_text_of(message))
+    except ValueError:
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def _answer_given(messages: list[dict[str, Any]]) -> str | None:
+    """The answer to the caller's question, when the newest message is answer_question's result."""
+    if not messages or messages[-1].get("role") != "tool":
+        return None
+    result = _tool_result(messages[-1]) or {}
+    return result.get("answer") if isinstance(result.get("answer"), str) else None
 
 
 def asked_for(messages: list[dict[str, Any]]) -> str | None:
     """The value the last tool result says the bot is now asking for."""
     for message in reversed(messages):
         if message.get("role") == "tool":
-            try:
-                result = json.loads(_text_of(message))
-            except ValueError:
-                return None
-            return result.get("expecting") if isinstance(result, dict) else None
+            result = _tool_result(message)
+            if result is not None and "answer" in result:
+                continue  # a question answered on the way: the bot still asks what it asked before
+            return result.get("expecting") if result is not None else None
     return None
 
 

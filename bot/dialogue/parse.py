@@ -381,7 +381,8 @@ _PARTY_RULES: tuple[_Rule, ...] = (
         _count,
     ),
     (re.compile(rf"\b(?:we are|we're|we'll be|we will be|there are|there'll be|there will be|there's) {_N}\b"), _count),
-    (re.compile(rf"(?<![\d:./]){_N}(?= at\b)"), _count),  # "four at seven": the number before "at" is the party
+    # "four at seven": the number before "at" a time is the party (not "9 at the del", a misheard name).
+    (re.compile(rf"(?<![\d:./]){_N}(?= at (?:about |around )?(?:\d|half|quarter|noon|midday))"), _count),
 )
 _BARE_PARTY: _Rule = (
     re.compile(

@@ -10,6 +10,8 @@ value the bot just asked for, pick the tool the utterance fits best.
 - A tool's name announces an intent (``cancel_booking`` → cancel,
   ``ask_for_human`` → human): a clear request for one of those wins over
   values, since "change it to eight" at the greeting means changing a booking.
+- A question about the business (``answer_question``) is told from an answer
+  by how it is put and the words it asks with (:mod:`bot.dialogue.questions`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue import parse
+from bot.dialogue import parse, questions
 
 # What callers say to mean each intent.
 _INTENTS: dict[str, re.Pattern] = {
@@ -47,9 +49,14 @@ _NAME_WORDS = {
     "human": {"human", "staff", "transfer", "handoff", "person"},
     "end": {"end", "goodbye", "finish", "hangup"},
     "voicemail": {"voicemail"},
+    "question": {"question"},
 }
 # "Bye, can I speak to a manager?": asking for something beats the farewell.
 _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
+# A question about the business outweighs a value it names ("what time do you close on Friday?"
+# is not a booking for Friday); a question with no cue word only beats a turn that fits nothing else.
+_QUESTION_WEIGHT = 3.0
+_VAGUE_QUESTION_WEIGHT = 0.4
 # Argument names filled with the caller's own words when the tool requires them.
 _FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
@@ -85,6 +92,17 @@ def _property_type(schema: dict[str, Any]) -> str | None:
 def _intents_of(tool_name: str) -> set[str]:
     words = set(tool_name.lower().split("_"))
     return {intent for intent, names in _NAME_WORDS.items() if words & names}
+
+
+def _question_call(tool: Any, extraction: parse.Extraction, text: str) -> tuple[float, ToolCall]:
+    """A question about the business, passed on in the caller's words (with the day it names)."""
+    arguments: dict[str, Any] = {"question": text.strip()}
+    if extraction.date and "date" in (tool.properties or {}):
+        arguments["date"] = extraction.date.isoformat()
+    if not questions.looks_like_question(text):
+        return 0.0, ToolCall(tool.name, arguments)
+    hits = sum(questions.cue_scores(text).values())
+    return (_QUESTION_WEIGHT + 0.5 * min(hits, 2) if hits else _VAGUE_QUESTION_WEIGHT), ToolCall(tool.name, arguments)
 
 
 def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str) -> tuple[float, ToolCall]:
@@ -124,7 +142,11 @@ def choose_tool_call(
     """The tool call that best fits ``text``, or None when nothing fits (ask again)."""
     extraction = parse.extract(text, today, expecting=expecting)
     extractors = _extractors(extraction)
-    scored = [_score(tool, extractors, extraction.yes_no, text) for tool in tools]
+    scored = [
+        _question_call(tool, extraction, text) if "question" in _intents_of(tool.name)
+        else _score(tool, extractors, extraction.yes_no, text)
+        for tool in tools
+    ]
     best = max(scored, key=lambda s: s[0], default=None)
     if best is None or best[0] <= 0:
         return None

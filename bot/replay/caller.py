@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bot.audio import FRAME_SAMPLES, decode_mulaw, encode_mulaw, rms
-from bot.telephony import TRY_AGAIN_LATER
+from bot.telephony.media_stream import TRY_AGAIN_LATER
 
 FRAME_SECS = 0.02
 SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech

@@ -25,10 +25,10 @@ import aiohttp
 import uvicorn
 
 from bot.audio import load_phone_audio
+from bot.booking.store import BookingStore
 from bot.replay.caller import TwilioCaller
 from bot.replay.scenario import Scenario
 from bot.settings import Settings, load_settings
-from bot.store import BookingStore
 from processors.transcript import TurnRecord, live_listeners
 
 BOT_TURN_TIMEOUT_SECS = 30.0
@@ -53,6 +53,7 @@ class ReplayResult:
     booking: dict[str, Any] | None
     cancelled: list[str] = field(default_factory=list)
     message: bool = False
+    answered: list[str | None] = field(default_factory=list)  # the fact that answered each question asked
     turns: list[TurnResult] = field(default_factory=list)
     latency: list[dict[str, Any]] = field(default_factory=list)  # the server's per-turn figures (turn_latency rows)
     caller_latency_ms: list[float | None] = field(default_factory=list)  # the caller's, per scenario turn
@@ -212,6 +213,7 @@ async def replay_scenario(
     booking = {k: made[-1][k] for k in ("party_size", "date", "time", "name", "code")} if made else None
     cancelled = [b["code"] for b in touched if b["action"] == "cancelled"]
     message = bool((call_report or {}).get("messages"))
+    answered = [q["fact"] for q in (call_report or {}).get("questions", [])]
     turns = [
         TurnResult(
             caller_said=scenario.turns[t["turn"] - 1].say if 0 < t["turn"] <= len(scenario.turns) else None,
@@ -228,11 +230,12 @@ async def replay_scenario(
         call_sid=caller.call_sid,
         expect_met=error is None
         and call_report is not None
-        and scenario.outcome_matches(booking, cancelled, message, completed),
+        and scenario.outcome_matches(booking, cancelled, message, completed, answered),
         completed=completed,
         booking=booking,
         cancelled=cancelled,
         message=message,
+        answered=answered,
         turns=turns,
         latency=(call_report or {}).get("latency", []),
         caller_latency_ms=latencies,

@@ -15,7 +15,8 @@ out means the scenario does not care. Optional extensions: ``given.bookings``
 (rows that exist before the call: name, party_size, date, time, caller) and
 ``expect.cancelled`` / ``expect.message`` / ``expect.completed`` (true when the
 call must cancel a booking / leave a message for staff / be ended by the bot,
-false when it must not).
+false when it must not), and ``expect.answered``: the facts that answered the
+caller's questions, in order (``null`` for one the line did not know).
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ class Scenario:
         return all(str(booking.get(k)) == str(v) for k, v in wanted.items())
 
     def outcome_matches(
-        self, booking: dict[str, Any] | None, cancelled: list[str], message: bool, completed: bool
+        self,
+        booking: dict[str, Any] | None,
+        cancelled: list[str],
+        message: bool,
+        completed: bool,
+        answered: list[str | None] | None = None,
     ) -> bool:
         """Whether everything under ``expect`` holds."""
         return (
@@ -74,6 +80,7 @@ class Scenario:
             and ("completed" not in self.expect or completed == bool(self.expect["completed"]))
             and ("cancelled" not in self.expect or bool(cancelled) == bool(self.expect["cancelled"]))
             and ("message" not in self.expect or message == bool(self.expect["message"]))
+            and ("answered" not in self.expect or list(answered or []) == list(self.expect["answered"]))
         )
 
 

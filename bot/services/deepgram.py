@@ -1,4 +1,4 @@
-"""Deepgram's STT and TTS as Pipecat provides them, with uncompressed websockets.
+"""Deepgram's STT and TTS as Pipecat provides them, with uncompressed websockets, and guarded for failover.
 
 Audio does not compress, yet websocket clients offer permessage-deflate by
 default: on Deepgram's sockets it cost about 6% of the server's CPU at ten
@@ -9,10 +9,14 @@ the setting once here.
 """
 
 import functools
+import time
 
 from deepgram.listen.v1 import client as _listen_client
+from pipecat.frames.frames import ErrorFrame
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
+
+from bot.services.errors import GiveUpOnError
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
     _listen_client.websockets_client_connect = functools.partial(
@@ -26,4 +30,27 @@ class UncompressedDeepgramTTSService(DeepgramTTSService):
         return await super()._websocket_connect(uri, **kwargs)
 
 
-__all__ = ["DeepgramSTTService", "UncompressedDeepgramTTSService"]
+class GuardedDeepgramSTTService(GiveUpOnError, DeepgramSTTService):
+    """Deepgram STT that fails over on its first connection error instead of backing off."""
+
+    last_answer_at = 0.0  # time.monotonic() of Deepgram's latest result, empty ones included
+
+    async def _on_message(self, message):
+        # An empty result is Deepgram saying it heard no words (noise): alive, unlike a stall.
+        self.last_answer_at = time.monotonic()
+        await super()._on_message(message)
+
+    async def push_error_frame(self, error: ErrorFrame, force_treat_as_permanent: bool = False):
+        await super().push_error_frame(error, force_treat_as_permanent)
+        # Given up for this call: stop the reconnect loop rather than knock on a dead server.
+        # From inside that loop, the cancel takes effect at its next await (the backoff sleep).
+        task = getattr(self, "_connection_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+
+
+class GuardedDeepgramTTSService(GiveUpOnError, UncompressedDeepgramTTSService):
+    """Deepgram TTS that fails over on its first connection error instead of reconnecting."""
+
+
+__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]

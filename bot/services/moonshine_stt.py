@@ -11,7 +11,7 @@ neither is used.
 
 Measured on this project's phone recordings (8 kHz mu-law, resampled to
 16 kHz): about a third of Whisper tiny.en's CPU time per utterance, with the
-same transcripts on the scenario suite (see the README's performance section).
+same transcripts on the scenario suite (see docs/performance.md).
 """
 
 from __future__ import annotations

@@ -27,10 +27,13 @@ from pathlib import Path
 
 import numpy as np
 from loguru import logger
-from piper import PiperVoice
 from pipecat.frames.frames import ErrorFrame, Frame
 from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
+from piper import PiperVoice
+
+from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
+from bot.services.errors import describe
 
 VOICE = "en_US-joe-medium"
 # A clause boundary: a comma, colon, semicolon or dash followed by a space.
@@ -110,14 +113,14 @@ def shared_cache(path: str) -> SpeechCache:
     return SpeechCache()
 
 
-_SAY = re.compile(r'\bSay:\s*"([^"]+)"', re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def flow_phrases(flow_file: Path) -> list[str]:
-    """The fixed text of a flow's ``Say:`` lines: sentences, whole and split as a reply's first one is."""
+    """The fixed text of a flow's ``Say:`` and ``Again:`` lines: sentences, whole and split as a reply's first one is."""
     phrases: list[str] = []
-    for line in _SAY.findall(Path(flow_file).read_text()):
+    text = Path(flow_file).read_text()
+    for line in SAY_LINE.findall(text) + AGAIN_LINE.findall(text):
         for sentence in _SENTENCE_END.split(line.strip()):
             phrases += [sentence, *split_first_clause(sentence)]
     return [p for p in dict.fromkeys(phrases) if "{{" not in p and any(c.isalnum() for c in p)]
@@ -195,3 +198,20 @@ class LocalPiperTTSService(PiperTTSService):
                 yield audio
             if cached is None and self._cache is not None:
                 self._cache.put(part, b"".join(made))
+
+
+class GuardedPiperTTSService(LocalPiperTTSService):
+    """Piper that gives way to the pre-rendered prompts once synthesis fails (a silent reply is no failure).
+
+    The reply that failed is not said again; the prompts take the next one.
+    """
+
+    failure_reason: str | None = None
+
+    async def run_tts(self, text: str, context_id: str):
+        async for frame in super().run_tts(text, context_id):
+            if isinstance(frame, ErrorFrame):
+                self.failure_reason = self.failure_reason or describe(frame)
+                await self.push_error_frame(frame, force_treat_as_permanent=True)
+                continue
+            yield frame

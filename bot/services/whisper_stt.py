@@ -12,7 +12,7 @@ this project's 2-core machines that encoder pass is most of a decode (about
 0.6 s of 0.8 s for a short phone turn). A phone turn is a few seconds long, so
 a turn that fits in ``window_secs`` (default 10 s) is encoded over that
 window only and decoded straight with CTranslate2 (about 0.2 s); a longer
-one takes faster-whisper's usual 30-second path. The README's performance
+one takes faster-whisper's usual 30-second path. docs/performance.md's
 section has the measurements and the scenario results with each window.
 Decoding starts at the caller's first pause, before the VAD stop, and the
 result is kept only if the caller said nothing more (bot/services/early_stt.py).
@@ -31,7 +31,12 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 from loguru import logger
-from pipecat.frames.frames import ErrorFrame, Frame, InputAudioRawFrame, TranscriptionFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InputAudioRawFrame,
+    TranscriptionFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
@@ -50,7 +55,7 @@ NO_SPEECH_THRESHOLD = 0.6
 WINDOW_NO_SPEECH_LOGPROB = -1.5
 # Silence kept either side of the speech for the short window. With the 0.25 s
 # of the 30 s path, tiny.en on a 10 s window clipped last words ("my booking"
-# -> "my book"); with 0.75 s every scenario passes (README, performance).
+# -> "my book"); with 0.75 s every scenario passes (docs/performance.md).
 WINDOW_MARGIN_SECS = 0.75
 DEFAULT_MARGIN_SECS = 0.25
 # Caps a short window's decode well above any real phone turn (Whisper writes a

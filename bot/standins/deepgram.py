@@ -18,7 +18,13 @@ from aiohttp import web
 
 from bot.standins.audio import ENCODINGS
 from bot.standins.deepgram_listen import ListenConfig, ListenRecord, ListenSession
-from bot.standins.deepgram_speak import AudioStreamer, SpeakConfig, SpeakRecord, SpeakSession, speak_over_http
+from bot.standins.deepgram_speak import (
+    AudioStreamer,
+    SpeakConfig,
+    SpeakRecord,
+    SpeakSession,
+    speak_over_http,
+)
 from bot.standins.faults import Fault, FaultMode
 from bot.standins.server import LoopbackServer, Rejection, cli_parser, serve_forever
 

@@ -1,0 +1,192 @@
+"""What a caller may ask about the business, and the answers, always from the business file.
+
+The owner writes the facts (``facts:`` in ``flows/<flow>.business.yaml``): one
+short spoken answer per kind of question (address, parking, dietary options,
+...) and any number of their own questions and answers. Opening hours are never
+written there: they are said from ``hours`` and ``closed_dates``.
+
+:func:`answer_question` matches a caller's question to a fact by the words
+callers use for each kind (:mod:`bot.dialogue.questions`) and,
+for the owner's own questions, by fuzzy similarity (rapidfuzz). A question no
+fact answers gets an honest "I don't know", never a guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from rapidfuzz import fuzz
+
+from bot.booking import spoken
+from bot.dialogue.questions import CUES, cue_scores
+
+SOON_DAYS = 14  # closed dates this close are mentioned with the week's hours
+FAQ_MATCH = 75  # rapidfuzz token_set_ratio, 0-100, from which an owner's question counts as asked
+
+if TYPE_CHECKING:
+    from bot.booking.business import Business, Sitting
+
+
+class OwnerAnswer(BaseModel):
+    """A question the owner expects, in a few of its phrasings, and what to say."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    questions: list[str] = Field(min_length=1)
+    answer: str
+
+    @field_validator("questions")
+    @classmethod
+    def _worded(cls, questions: list[str]) -> list[str]:
+        if any(not q.strip() for q in questions):
+            raise ValueError("a question is empty")
+        return questions
+
+
+class HoursWords(BaseModel):
+    """How the opening hours are said; {day}, {date} and {times} are filled in from ``hours`` and ``closed_dates``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: str = "On {day} we seat guests {times}."
+    week: str = "We seat guests {times}."
+    closed_day: str = "We're closed on {day}."
+    closed_date: str = "We're closed {date}."
+
+
+class Facts(BaseModel):
+    """The business's own answers, one short spoken sentence or two each; leave out what you don't want said."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = None
+    directions: str | None = None
+    parking: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    dietary: str | None = None
+    menu: str | None = None
+    prices: str | None = None
+    dress_code: str | None = None
+    accessibility: str | None = None
+    pets: str | None = None
+    groups: str | None = None
+    takeaway: str | None = None
+    alcohol: str | None = None
+    live_music: str | None = None
+    children: str | None = None
+    # The owner's own questions and answers, for anything above does not cover.
+    more: list[OwnerAnswer] = []
+    hours_words: HoursWords = HoursWords()
+    # Said to a question no fact answers: never a guess.
+    unknown: str = "I'm sorry, I don't know that. I can take a message for the team, and someone will call you back."
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _not_blank(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: write the answer, or leave the fact out")
+        return value
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to say, and which fact said it (``hours``, ``parking``, ``more[2]``, or None when unknown)."""
+
+    text: str
+    fact: str | None
+
+
+def _owner_match(question: str, facts: Facts) -> tuple[int, float] | None:
+    """The owner's question closest to the caller's, as (index, similarity), if close enough."""
+    best: tuple[int, float] | None = None
+    for i, entry in enumerate(facts.more):
+        score = max(fuzz.token_set_ratio(question.lower(), q.lower()) for q in entry.questions)
+        if score >= FAQ_MATCH and (best is None or score > best[1]):
+            best = (i, score)
+    return best
+
+
+# A general kind that a specific one shares words with ("do you serve vegan food?" is about dietary
+# options, not the menu): when both match, only the specific one answers.
+_GENERAL = {"menu": {"dietary", "alcohol", "children", "prices", "groups", "takeaway"}, "address": {"directions"}}
+MAX_FACTS = 2  # "what's the address and the phone number?" gets both; more would be a recital
+
+
+def matching_facts(question: str, facts: Facts) -> list[str]:
+    """Which facts a question is about, best first: kind names or ``more[i]``; empty when none."""
+    owner = _owner_match(question, facts)
+    scores = cue_scores(question)
+    if owner is not None and (owner[1] >= 90 or not scores):
+        return [f"more[{owner[0]}]"]
+    for general, specific in _GENERAL.items():
+        if general in scores and specific & set(scores):
+            del scores[general]
+    order = list(CUES)
+    return sorted(scores, key=lambda kind: (-scores[kind], order.index(kind)))[:MAX_FACTS]
+
+
+def _fact_text(fact: str, facts: Facts, hours: Callable[[], str]) -> str | None:
+    if fact.startswith("more["):
+        return facts.more[int(fact[5:-1])].answer
+    if fact == "hours":
+        return hours()
+    return getattr(facts, fact) or (facts.address if fact == "directions" else None)
+
+
+def answer_question(question: str, facts: Facts, hours: Callable[[], str]) -> Answer:
+    """The answer to a caller's question; ``hours()`` says the opening hours (they are not a written fact)."""
+    found = [(fact, text) for fact in matching_facts(question, facts) if (text := _fact_text(fact, facts, hours))]
+    if not found:
+        return Answer(facts.unknown, None)
+    return Answer(" ".join(dict.fromkeys(text for _, text in found)), ", ".join(fact for fact, _ in found))
+
+
+def _plural(weekday: str) -> str:
+    return weekday.capitalize() + "s"
+
+
+def _times(sittings: list[Sitting]) -> str:
+    return spoken.spoken_list(
+        [f"from {spoken.spoken_time(s.first_seating)} to {spoken.spoken_time(s.last_seating)}" for s in sittings]
+    )
+
+
+def _span(days: list[str]) -> str:
+    """'Friday', 'Tuesday and Wednesday', 'Tuesday to Thursday'."""
+    names = [d.capitalize() for d in days]
+    return names[0] if len(names) == 1 else f"{names[0]} {'and' if len(names) == 2 else 'to'} {names[-1]}"
+
+
+def hours_answer(business: Business, day: dt.date | None, today: dt.date) -> str:
+    """The opening hours in the business's words: for one day when the caller named one, else the week."""
+    words = business.facts.hours_words
+    if day is not None:
+        if day in business.closed_dates:
+            return words.closed_date.format(date=spoken.spoken_day(day, today))
+        weekday = f"{day:%A}".lower()
+        sittings = business.hours[weekday]
+        if not sittings:
+            return words.closed_day.format(day=_plural(weekday))
+        return words.day.format(day=_plural(weekday), times=_times(sittings))
+    spans: list[tuple[list[str], str]] = []  # runs of weekdays with the same hours
+    closed: list[str] = []
+    for weekday, sittings in business.hours.items():  # in weekday order, Monday first
+        if not sittings:
+            closed.append(_plural(weekday))
+        elif spans and spans[-1][1] == _times(sittings):
+            spans[-1][0].append(weekday)
+        else:
+            spans.append(([weekday], _times(sittings)))
+    week = spoken.spoken_list([f"{_span(days)} {times}" for days, times in spans])
+    text = words.week.format(times=week)
+    if closed:
+        text += " " + words.closed_day.format(day=spoken.spoken_list(closed))
+    soon = [d for d in business.closed_dates if today <= d <= today + dt.timedelta(days=SOON_DAYS)]
+    if soon:
+        text += " " + words.closed_date.format(date=spoken.spoken_list([spoken.spoken_day(d, today) for d in soon]))
+    return text

@@ -1,0 +1,603 @@
+"""The booking store: bookings, their history, calls and turns, in SQLite.
+
+Capacity is enforced here, inside a write transaction (``BEGIN IMMEDIATE``),
+so two calls racing for the last seats can never both get them, whether they
+run in one process or several. Every change to a booking writes a history row.
+
+Each thread has a connection of its own, and the calls' writes run on the
+store's one writer thread (:meth:`BookingStore.run`): SQLite makes a writer
+wait up to its busy timeout for another process's write lock, and that wait
+must hold up one caller's turn, never the event loop carrying every call's audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+from loguru import logger
+
+from bot.booking.business import Business
+
+# No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
+CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
+CODE_LENGTH = 6
+T = TypeVar("T")
+# turn_latency columns besides the call, turn and totals (see processors/latency.py).
+TURN_LATENCY_FIGURES = (
+    *(f"{m}_ms" for m in ("stt_final", "turn_end", "llm_first", "tts_first_audio", "bot_started", "first_audio_sent")),
+    *(f"{s}_ms" for s in ("vad", "stt", "turn", "llm", "tools", "tts", "output", "pipeline")),
+)
+
+
+class SlotUnavailable(Exception):
+    """The slot filled up, or closed, between the offer and the booking."""
+
+
+class BookingNotFound(Exception):
+    """No active booking has that id."""
+
+
+class StoreUnavailable(Exception):
+    """The database could not be written (another writer held it past the busy timeout): nothing was."""
+
+
+@dataclass(frozen=True)
+class Booking:
+    id: int
+    code: str
+    name: str
+    party_size: int
+    date: dt.date
+    time: dt.time
+    caller: str | None
+    call_sid: str | None
+    notes: str | None
+    status: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Booking:
+        return cls(
+            id=row["id"],
+            code=row["code"],
+            name=row["name"],
+            party_size=row["party_size"],
+            date=dt.date.fromisoformat(row["date"]),
+            time=dt.time.fromisoformat(row["time"]),
+            caller=row["caller"],
+            call_sid=row["call_sid"],
+            notes=row["notes"],
+            status=row["status"],
+        )
+
+    def as_expected(self) -> dict[str, Any]:
+        """The fields a scenario's ``expect.booking`` compares."""
+        return {
+            "party_size": self.party_size,
+            "date": self.date.isoformat(),
+            "time": self.time.strftime("%H:%M"),
+            "name": self.name,
+        }
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _iso_ago(secs: float) -> str:
+    """The UTC moment ``secs`` ago, in the same sortable form as :func:`_now_iso`."""
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=secs)).isoformat(timespec="milliseconds")
+
+
+def _log_failure(what: str, done: Future) -> None:
+    if done.exception() is not None:
+        logger.opt(exception=done.exception()).error(f"{what}: not stored")
+
+
+class BookingStore:
+    """All persistent state of the line, in one SQLite file.
+
+    One instance is shared by every call in a process; SQLite's own locking
+    (WAL, busy timeout, immediate transactions) coordinates processes.
+    """
+
+    def __init__(self, path: str | Path, business: Business, *, busy_timeout_ms: int = 5000):
+        self.path = Path(path)
+        self.business = business
+        # How long a write waits for another connection's write lock before it fails (StoreUnavailable).
+        self.busy_timeout_ms = busy_timeout_ms
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = threading.local()
+        # A private in-memory database exists only in its one connection, which every thread then shares.
+        self._shared = self._connect() if in_memory else None
+        # Serialises this process's writers, and the threads sharing an in-memory connection.
+        self._lock = threading.RLock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-db")
+        self._create_tables()
+
+    def _connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return sqlite_utils.Database(conn)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's connection (in WAL mode a reader never waits for a writer)."""
+        if self._shared is not None:
+            return self._shared
+        if not hasattr(self._connections, "db"):
+            self._connections.db = self._connect()
+        return self._connections.db
+
+    async def run(self, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``work(*args, **kwargs)`` (one of this store's methods) on the writer thread, awaited."""
+        return await asyncio.wrap_future(self._writer.submit(work, *args, **kwargs))
+
+    def run_soon(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Queue a record (a turn, a figure, a checkpoint) on the writer thread; a failure is logged, not raised."""
+        self._writer.submit(work, *args, **kwargs).add_done_callback(partial(_log_failure, work.__name__))
+
+    def _create_tables(self) -> None:
+        db = self.db
+        db["bookings"].create(
+            {
+                "id": int,
+                "code": str,
+                "status": str,
+                "name": str,
+                "party_size": int,
+                "date": str,
+                "time": str,
+                "caller": str,
+                "call_sid": str,
+                "notes": str,
+                "created_at": str,
+                "updated_at": str,
+            },
+            pk="id",
+            not_null={"code", "status", "name", "party_size", "date", "time"},
+            if_not_exists=True,
+        )
+        db["bookings"].create_index(["code"], unique=True, if_not_exists=True)
+        db["bookings"].create_index(["date", "status"], if_not_exists=True)
+        db["bookings"].create_index(["caller", "status"], if_not_exists=True)
+        db["booking_history"].create(
+            {
+                "id": int,
+                "booking_id": int,
+                "action": str,
+                "call_sid": str,
+                "at": str,
+                "before": str,
+                "after": str,
+            },
+            pk="id",
+            foreign_keys=[("booking_id", "bookings", "id")],
+            if_not_exists=True,
+        )
+        db["calls"].create(
+            {
+                "call_sid": str,
+                "caller": str,
+                "started_at": str,
+                "ended_at": str,
+                "outcome": str,
+                "booking_id": int,
+            },
+            pk="call_sid",
+            if_not_exists=True,
+        )
+        db["call_turns"].create(
+            {
+                "id": int,
+                "call_sid": str,
+                "turn": int,
+                "caller_heard": str,
+                "bot_said": str,
+                "at": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["call_turns"].create_index(["call_sid", "turn"], if_not_exists=True)
+        db["messages"].create(
+            {"id": int, "call_sid": str, "caller": str, "name": str, "callback_number": str, "reason": str, "at": str,
+             "audio_path": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        if "audio_path" not in db["messages"].columns_dict:  # a voicemail's recording; databases from before it
+            db["messages"].add_column("audio_path", str)
+        # One row per caller turn: moments and stages in ms (processors/latency.py).
+        db["turn_latency"].create(
+            {"id": int, "call_sid": str, "turn": int, "at": str, "caller_stopped_at": float,
+             "voice_to_voice_ms": float, **dict.fromkeys(TURN_LATENCY_FIGURES, float), "breakdown": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        db["turn_latency"].create_index(["call_sid", "turn"], if_not_exists=True)
+        # One row per fallback that fired: a cloud provider failed and the embedded engine took over.
+        db["call_faults"].create(
+            {"id": int, "call_sid": str, "job": str, "provider": str, "reason": str, "fallback": str, "at": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        # One row per question a caller asked about the business, and the fact that answered it (none: unknown).
+        db["call_questions"].create(
+            {"id": int, "call_sid": str, "question": str, "fact": str, "at": str}, pk="id", if_not_exists=True
+        )
+        db["call_questions"].create_index(["call_sid"], if_not_exists=True)
+        # Where each call stands in its flow, so a call whose media stream drops can
+        # pick up there (bot/call/resume.py); interrupted_at is set while the line is down.
+        db["call_resume"].create(
+            {"call_sid": str, "node": str, "state": str, "messages": str, "saved_at": str, "interrupted_at": str},
+            pk="call_sid",
+            if_not_exists=True,
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """An immediate write transaction: it holds SQLite's write lock from the start."""
+        with self._lock:
+            conn = self.db.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(str(e)) from e
+            try:
+                yield self.db
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # Capacity
+
+    def seats_taken(self, date: dt.date, time: dt.time, *, ignore_booking: int | None = None) -> int:
+        """The most seats in use at any moment of a table held from ``time`` on ``date``."""
+        held = dt.timedelta(minutes=self.business.table_minutes)
+        start = dt.datetime.combine(date, time)
+        rows = [
+            (dt.datetime.combine(date, dt.time.fromisoformat(r["time"])), r["party_size"])
+            for r in self.db.query(
+                "select time, party_size from bookings where date = ? and status = 'confirmed'"
+                " and id != ?",
+                [date.isoformat(), ignore_booking or -1],
+            )
+        ]
+        # Occupancy only rises at a booking's start, so checking the new
+        # booking's start and every start inside its window finds the peak.
+        moments = [start] + [t for t, _ in rows if start < t < start + held]
+        return max(sum(size for t, size in rows if t <= m < t + held) for m in moments)
+
+    def has_room(self, date: dt.date, time: dt.time, party_size: int, **kw: Any) -> bool:
+        return self.seats_taken(date, time, **kw) + party_size <= self.business.capacity_seats
+
+    # Bookings
+
+    def create_booking(
+        self,
+        *,
+        name: str,
+        party_size: int,
+        date: dt.date,
+        time: dt.time,
+        caller: str | None,
+        call_sid: str | None,
+        notes: str | None = None,
+    ) -> Booking:
+        """Book atomically, or raise :class:`SlotUnavailable` and write nothing."""
+        with self._write() as db:
+            if not self.has_room(date, time, party_size):
+                raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
+            now = _now_iso()
+            row = {
+                "code": self._new_code(),
+                "status": "confirmed",
+                "name": name,
+                "party_size": party_size,
+                "date": date.isoformat(),
+                "time": time.strftime("%H:%M"),
+                "caller": caller,
+                "call_sid": call_sid,
+                "notes": notes,
+                "created_at": now,
+                "updated_at": now,
+            }
+            booking_id = db["bookings"].insert(row).last_pk
+            self._history(db, booking_id, "created", call_sid, None, row)
+            if call_sid:
+                db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
+        return self.get(booking_id)
+
+    def _new_code(self) -> str:
+        while True:
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if not self.db.execute("select 1 from bookings where code = ?", [code]).fetchone():
+                return code
+
+    def _history(
+        self,
+        db: sqlite_utils.Database,
+        booking_id: int,
+        action: str,
+        call_sid: str | None,
+        before: dict | None,
+        after: dict | None,
+    ) -> None:
+        db["booking_history"].insert(
+            {
+                "booking_id": booking_id,
+                "action": action,
+                "call_sid": call_sid,
+                "at": _now_iso(),
+                "before": json.dumps(before) if before else None,
+                "after": json.dumps(after) if after else None,
+            }
+        )
+
+    def change_booking(
+        self,
+        booking_id: int,
+        *,
+        party_size: int,
+        date: dt.date,
+        time: dt.time,
+        call_sid: str | None,
+    ) -> Booking:
+        """Move or resize a booking atomically; its own seats do not count against it."""
+        with self._write() as db:
+            before = db["bookings"].get(booking_id)
+            if before["status"] != "confirmed":
+                raise BookingNotFound(booking_id)
+            if not self.has_room(date, time, party_size, ignore_booking=booking_id):
+                raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
+            change = {
+                "party_size": party_size,
+                "date": date.isoformat(),
+                "time": time.strftime("%H:%M"),
+                "updated_at": _now_iso(),
+            }
+            db["bookings"].update(booking_id, change)
+            self._history(db, booking_id, "changed", call_sid, before, before | change)
+            if call_sid:
+                db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
+        return self.get(booking_id)
+
+    def cancel_booking(self, booking_id: int, *, call_sid: str | None) -> Booking:
+        with self._write() as db:
+            before = db["bookings"].get(booking_id)
+            if before["status"] != "confirmed":
+                raise BookingNotFound(booking_id)
+            change = {"status": "cancelled", "updated_at": _now_iso()}
+            db["bookings"].update(booking_id, change)
+            self._history(db, booking_id, "cancelled", call_sid, before, before | change)
+        return self.get(booking_id)
+
+    def upcoming_bookings(
+        self,
+        today: dt.date,
+        *,
+        caller: str | None = None,
+        name: str | None = None,
+        date: dt.date | None = None,
+        code: str | None = None,
+    ) -> list[Booking]:
+        """Confirmed bookings from ``today`` on matching every criterion given (names loosely)."""
+        where, params = ["status = 'confirmed'", "date >= ?"], [today.isoformat()]
+        for column, value in (("caller", caller), ("date", date.isoformat() if date else None), ("code", code)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        rows = self.db["bookings"].rows_where(" and ".join(where), params, order_by="date, time")
+        found = [Booking.from_row(r) for r in rows]
+        if name:
+            wanted = set(name.lower().split())
+            found = [b for b in found if wanted & set(b.name.lower().split())]
+        return found
+
+    def take_message(
+        self,
+        *,
+        call_sid: str,
+        caller: str | None,
+        name: str | None,
+        callback_number: str | None,
+        reason: str,
+        audio_path: str | None = None,
+    ) -> int:
+        """A message for staff (hand-off, or a voicemail with its recording); returns its id."""
+        with self._write() as db:
+            return db["messages"].insert(
+                {
+                    "call_sid": call_sid,
+                    "caller": caller,
+                    "name": name,
+                    "callback_number": callback_number,
+                    "reason": reason,
+                    "at": _now_iso(),
+                    "audio_path": audio_path,
+                }
+            ).last_pk
+
+    def get(self, booking_id: int) -> Booking:
+        try:
+            return Booking.from_row(self.db["bookings"].get(booking_id))
+        except sqlite_utils.db.NotFoundError:
+            raise BookingNotFound(booking_id) from None
+
+    def history(self, booking_id: int) -> list[dict[str, Any]]:
+        return list(self.db["booking_history"].rows_where("booking_id = ?", [booking_id], order_by="id"))
+
+    # Calls
+
+    def call_started(self, call_sid: str, caller: str | None) -> None:
+        with self._write() as db:
+            db["calls"].upsert(
+                {"call_sid": call_sid, "caller": caller, "started_at": _now_iso()}, pk="call_sid"
+            )
+
+    def call_ended(self, call_sid: str, outcome: str) -> None:
+        with self._write() as db:
+            db["calls"].upsert(
+                {"call_sid": call_sid, "ended_at": _now_iso(), "outcome": outcome}, pk="call_sid"
+            )
+
+    def call_is_over(self, call_sid: str) -> bool:
+        """Whether the call has a row and it has ended."""
+        row = self.db.execute("select ended_at from calls where call_sid = ?", [call_sid]).fetchone()
+        return bool(row and row[0])
+
+    def call_is_known(self, call_sid: str) -> bool:
+        return self.db.execute("select 1 from calls where call_sid = ?", [call_sid]).fetchone() is not None
+
+    def save_call_state(self, call_sid: str, node: str, state: dict[str, Any], messages: list[dict]) -> None:
+        """Checkpoint where the call stands: its flow node, the flow's state and the conversation so far."""
+        with self._write() as db:
+            db["call_resume"].upsert(
+                {"call_sid": call_sid, "node": node, "state": json.dumps(state), "messages": json.dumps(messages),
+                 "saved_at": _now_iso()},
+                pk="call_sid",
+            )
+
+    def call_interrupted(self, call_sid: str) -> None:
+        """The call's media stream dropped: it may resume from its checkpoint for a while."""
+        with self._write() as db:
+            db.execute("update call_resume set interrupted_at = ? where call_sid = ?", [_now_iso(), call_sid])
+
+    def take_resumable(self, call_sid: str, grace_secs: float) -> dict[str, Any] | None:
+        """The checkpoint of a call interrupted less than ``grace_secs`` ago, claimed for resuming (once)."""
+        cutoff = _iso_ago(grace_secs)
+        with self._write() as db:
+            row = db.execute(
+                "select r.node, r.state, r.messages from call_resume r join calls c using (call_sid)"
+                " where r.call_sid = ? and r.interrupted_at > ? and c.ended_at is null",
+                [call_sid, cutoff],
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("update call_resume set interrupted_at = null where call_sid = ?", [call_sid])
+        return {"node": row[0], "state": json.loads(row[1]), "messages": json.loads(row[2])}
+
+    def close_abandoned_calls(self, grace_secs: float) -> list[str]:
+        """End, as "dropped", every interrupted call not resumed within ``grace_secs``; return their SIDs."""
+        with self._write() as db:
+            sids = [
+                r[0]
+                for r in db.execute(
+                    "select r.call_sid from call_resume r join calls c using (call_sid)"
+                    " where r.interrupted_at <= ? and c.ended_at is null",
+                    [_iso_ago(grace_secs)],
+                ).fetchall()
+            ]
+            for sid in sids:
+                db.execute("update calls set ended_at = ?, outcome = 'dropped' where call_sid = ?", [_now_iso(), sid])
+                db.execute("update call_resume set interrupted_at = null where call_sid = ?", [sid])
+        return sids
+
+    def next_turn(self, call_sid: str) -> int:
+        """The number the call's next transcript turn gets (a resumed call goes on counting)."""
+        return self.db.execute(
+            "select coalesce(max(turn) + 1, 0) from call_turns where call_sid = ?", [call_sid]
+        ).fetchone()[0]
+
+    def add_turn(self, call_sid: str, turn: int, caller_heard: str | None, bot_said: str) -> None:
+        with self._write() as db:
+            db["call_turns"].insert(
+                {
+                    "call_sid": call_sid,
+                    "turn": turn,
+                    "caller_heard": caller_heard,
+                    "bot_said": bot_said,
+                    "at": _now_iso(),
+                }
+            )
+
+    def call_report(self, call_sid: str) -> dict[str, Any] | None:
+        """What happened on a call: its row, turns, the bookings it touched and messages it left."""
+        try:
+            call = self.db["calls"].get(call_sid)
+        except sqlite_utils.db.NotFoundError:
+            return None
+        turns = list(self.db["call_turns"].rows_where("call_sid = ?", [call_sid], order_by="turn, id"))
+        last_action = {
+            row["booking_id"]: row["action"]
+            for row in self.db.query(
+                "select booking_id, action from booking_history where call_sid = ? order by id", [call_sid]
+            )
+        }
+        bookings = [
+            booking.as_expected() | {"code": booking.code, "status": booking.status, "action": action}
+            for booking, action in ((self.get(booking_id), action) for booking_id, action in last_action.items())
+        ]
+        messages = list(self.db["messages"].rows_where("call_sid = ?", [call_sid], order_by="id"))
+        questions = list(self.db["call_questions"].rows_where("call_sid = ?", [call_sid], order_by="id"))
+        return {
+            "call": call, "turns": turns, "bookings": bookings, "messages": messages,
+            "questions": [{"question": q["question"], "fact": q["fact"]} for q in questions],
+            "latency": self.turn_latencies(call_sid),
+            "faults": self.call_faults(call_sid),
+        }
+
+    def record_question(self, call_sid: str, question: str, fact: str | None) -> None:
+        """Note a question the caller asked and the fact that answered it (None: the line did not know)."""
+        with self._write() as db:
+            db["call_questions"].insert({"call_sid": call_sid, "question": question, "fact": fact, "at": _now_iso()})
+
+    def record_fault(self, call_sid: str, job: str, provider: str, reason: str, fallback: str) -> None:
+        """Note that ``job`` moved from the failed ``provider`` to ``fallback`` on this call."""
+        with self._write() as db:
+            db["call_faults"].insert(
+                {"call_sid": call_sid, "job": job, "provider": provider, "reason": reason,
+                 "fallback": fallback, "at": _now_iso()}
+            )
+
+    def call_faults(self, call_sid: str) -> list[dict[str, Any]]:
+        """The fallbacks that fired on a call, in order."""
+        return list(self.db["call_faults"].rows_where("call_sid = ?", [call_sid], order_by="id"))
+
+    # Figures
+
+    def bookings_of_call(self, call_sid: str) -> list[Booking]:
+        """The bookings this call made or changed that are still confirmed."""
+        ids = [
+            row["booking_id"]
+            for row in self.db.query(
+                "select booking_id from booking_history where call_sid = ? and action in ('created', 'changed')"
+                " group by booking_id order by min(id)",
+                [call_sid],
+            )
+        ]
+        return [b for b in map(self.get, ids) if b.status == "confirmed"]
+
+    def bookings_made(self, call_sid: str) -> int:
+        """How many bookings the call created."""
+        return self.db.execute(
+            "select count(*) from booking_history where call_sid = ? and action = 'created'", [call_sid]
+        ).fetchone()[0]
+
+    def add_turn_latency(self, call_sid: str, figures: dict[str, Any]) -> None:
+        """Store one caller turn's latency figures (a :meth:`TurnLatency.row`)."""
+        with self._write() as db:
+            db["turn_latency"].insert({"call_sid": call_sid, "at": _now_iso(), **figures}, alter=True)
+
+    def turn_latencies(self, call_sid: str) -> list[dict[str, Any]]:
+        """The call's per-turn latency rows, in turn order."""
+        rows = self.db["turn_latency"].rows_where("call_sid = ?", [call_sid], order_by="turn, id")
+        return [r | {"breakdown": json.loads(r["breakdown"] or "[]")} for r in rows]

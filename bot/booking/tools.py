@@ -1,0 +1,405 @@
+"""The booking tools a flow file names: Pipecat Flows direct functions.
+
+Each tool validates what the caller gave, updates the flow state, and returns
+``(result, TRANSITION_IN_YAML)``: the result's ``next`` field names the case
+the flow file branches on, so where the conversation goes and what the bot
+says there stay in ``flows/*.yaml``. ``expecting`` tells any dialogue engine
+which value the next node asks for.
+
+One booking draft (``state["booking"]``) serves new bookings and changes: a
+change starts from the found booking, and only the confirmation differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from loguru import logger
+from pipecat.flows import TRANSITION_IN_YAML, FlowManager
+
+from bot.booking import availability, facts, spoken
+from bot.booking.availability import Problem, Slot
+from bot.booking.store import (
+    Booking,
+    BookingNotFound,
+    SlotUnavailable,
+    StoreUnavailable,
+)
+from bot.call.context import CALL_STATE_KEY, CallContext
+
+# What the node after each problem asks the caller for again.
+_PROBLEM_ASKS = {
+    Problem.TOO_LARGE: "party_size",
+    Problem.DAY_PAST: "date",
+    Problem.DAY_TOO_FAR: "date",
+    Problem.DAY_CLOSED: "date",
+    Problem.TIME_PAST: "time",
+    Problem.TIME_CLOSED: "time",
+    Problem.TIME_FULL: "time",
+}
+MAX_TEXT_LENGTH = 200
+Result = tuple[dict, Any]
+
+
+def call_of(flow_manager: FlowManager) -> CallContext:
+    return flow_manager.state[CALL_STATE_KEY]
+
+
+def _draft(flow_manager: FlowManager) -> dict[str, Any]:
+    return flow_manager.state.setdefault("booking", {})
+
+
+def _valid_date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_time(value: str | None) -> dt.time | None:
+    try:
+        return dt.time.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_text(value: str | None, *, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    text = " ".join(str(value).split()) if value else ""
+    return text[:limit] if any(c.isalpha() for c in text) else None
+
+
+def _merge(draft: dict[str, Any], **values: Any) -> None:
+    """Take the values that are well-formed; ignore the rest (the caller is asked again)."""
+    party_size = values.get("party_size")
+    if isinstance(party_size, int) and not isinstance(party_size, bool) and party_size >= 1:
+        draft["party_size"] = party_size
+    if parsed_date := _valid_date(values.get("date")):
+        draft["date"] = parsed_date.isoformat()
+    if parsed_time := _valid_time(values.get("time")):
+        draft["time"] = parsed_time.strftime("%H:%M")
+    if name := _valid_text(values.get("name"), limit=60):
+        draft["name"] = name
+    if note := _valid_text(values.get("special_request")):
+        draft["note"] = note
+
+
+def describe(booking: dict[str, Any], call: CallContext) -> str:
+    """A booking (draft or stored) in the business's read-back words."""
+    business, today = call.business, call.now().date()
+    text = business.readback.format(
+        party=spoken.spoken_party(booking.get("party_size", business.default_party_size)),
+        day=spoken.spoken_day(dt.date.fromisoformat(booking["date"]), today),
+        time=spoken.spoken_time(dt.time.fromisoformat(booking["time"])),
+        name=booking["name"],
+    )
+    return text + (business.readback_note.format(note=booking["note"]) if booking.get("note") else "")
+
+
+def made_outcome(state: dict[str, Any]) -> str | None:
+    """"booked" or "changed" once the call's booking is made (its id is in the flow state), else None."""
+    if "booking_id" not in state:
+        return None
+    return "changed" if state.get("changing") else "booked"
+
+
+def _as_draft(booking: Booking) -> dict[str, Any]:
+    return booking.as_expected() | ({"note": booking.notes} if booking.notes else {})
+
+
+def _problem_result(flow_manager: FlowManager, problem: Problem, alternatives: list[Slot]) -> dict:
+    call = call_of(flow_manager)
+    state, draft = flow_manager.state, _draft(flow_manager)
+    today = call.now().date()
+    if "date" in draft:
+        state["requested_day"] = spoken.spoken_day(dt.date.fromisoformat(draft["date"]), today)
+    if "time" in draft:
+        state["requested_time"] = spoken.spoken_time(dt.time.fromisoformat(draft["time"]))
+    # The slot at fault is cleared so the read-back never repeats it.
+    draft.pop(_PROBLEM_ASKS[problem], None)
+    choices = [
+        spoken.spoken_time(s.time)
+        if dt.date.fromisoformat(draft.get("date", s.date.isoformat())) == s.date
+        else f"{spoken.spoken_time(s.time)} {spoken.spoken_day(s.date, today)}"
+        for s in alternatives
+    ]
+    state["alternatives"] = spoken.spoken_choices(choices) if choices else "another day"
+    state["offered"] = [{"date": s.date.isoformat(), "time": s.time.strftime("%H:%M")} for s in alternatives]
+    return {"next": problem.value, "expecting": _PROBLEM_ASKS[problem], "alternatives": state["offered"]}
+
+
+def _next_step(flow_manager: FlowManager) -> dict:
+    """Validate everything in the draft and decide what to ask next."""
+    call = call_of(flow_manager)
+    draft, now, business = _draft(flow_manager), call.now(), call.business
+    changing = flow_manager.state.get("changing")
+    party_size = draft.get("party_size", business.default_party_size)
+    if "party_size" in draft and (problem := availability.check_party(call.store, party_size)):
+        return _problem_result(flow_manager, problem, [])
+    if "date" in draft and (
+        problem := availability.check_date(call.store, dt.date.fromisoformat(draft["date"]), now)
+    ):
+        return _problem_result(flow_manager, problem, [])
+    if "date" in draft and "time" in draft:
+        verdict = availability.check_slot(
+            call.store,
+            party_size,
+            dt.date.fromisoformat(draft["date"]),
+            dt.time.fromisoformat(draft["time"]),
+            now,
+            ignore_booking=changing,
+        )
+        if not verdict.ok:
+            return _problem_result(flow_manager, verdict.problem, verdict.alternatives)
+    for slot in business.asks_for:
+        if slot not in draft:
+            return {"next": slot, "expecting": slot, "booking": dict(draft)}
+    flow_manager.state["readback"] = describe(draft, call)
+    step = "confirm_change" if changing else "confirm"
+    return {"next": step, "expecting": "yes_no", "booking": dict(draft)}
+
+
+async def collect_booking(
+    flow_manager: FlowManager,
+    party_size: int | None = None,
+    date: str | None = None,
+    time: str | None = None,
+    name: str | None = None,
+    special_request: str | None = None,
+) -> Result:
+    """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time, name or a special request (or corrects one), passing only what they said.
+
+    Args:
+        party_size: How many people, as a number.
+        date: The day, as YYYY-MM-DD (resolve words like "tomorrow" or "Friday" using today's date).
+        time: The time in 24-hour HH:MM (dinner times like "seven" mean 19:00).
+        name: The name the booking is under.
+        special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access.
+    """
+    _merge(_draft(flow_manager), party_size=party_size, date=date, time=time, name=name, special_request=special_request)
+    result = _next_step(flow_manager)
+    logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
+    return result, TRANSITION_IN_YAML
+
+
+async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """Make the booking (or the change) once the caller has answered the read-back. Call it with confirmed=true only when the caller clearly agreed, and confirmed=false when they declined.
+
+    Args:
+        confirmed: Whether the caller agreed to what was read back.
+    """
+    if confirmed is not True:
+        return {"next": "declined", "expecting": None}, TRANSITION_IN_YAML
+    step = _next_step(flow_manager)
+    if step["next"] not in ("confirm", "confirm_change"):  # something changed since the read-back
+        return step, TRANSITION_IN_YAML
+    call, draft, state = call_of(flow_manager), _draft(flow_manager), flow_manager.state
+    slot = {
+        "party_size": draft.get("party_size", call.business.default_party_size),
+        "date": dt.date.fromisoformat(draft["date"]),
+        "time": dt.time.fromisoformat(draft["time"]),
+    }
+    try:
+        if state.get("changing"):
+            made = await call.store.run(call.store.change_booking, state["changing"], call_sid=call.call_sid, **slot)
+        else:
+            made = await call.store.run(
+                call.store.create_booking,
+                name=draft["name"], caller=call.caller, call_sid=call.call_sid, notes=draft.get("note"), **slot
+            )
+    except SlotUnavailable:
+        # Another call took the last seats between the read-back and now.
+        return _next_step(flow_manager), TRANSITION_IN_YAML
+    except BookingNotFound:
+        return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    except StoreUnavailable as e:
+        return _not_saved(flow_manager, e), TRANSITION_IN_YAML
+    state["confirmation_code"] = made.code
+    state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
+    state["booking_id"] = made.id
+    outcome = made_outcome(state)
+    logger.info(f"{call.call_sid}: {outcome} {made.code} {made.as_expected()}")
+    return {"next": outcome, "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML
+
+
+def _not_saved(flow_manager: FlowManager, error: StoreUnavailable) -> dict:
+    """Nothing was written: the caller may ask for one more try, after which they are told to call back."""
+    state = flow_manager.state
+    state["save_failures"] = state.get("save_failures", 0) + 1
+    logger.error(f"{call_of(flow_manager).call_sid}: the booking database did not answer ({error})")
+    return {"next": "not_saved" if state["save_failures"] < 2 else "store_down", "expecting": None}
+
+
+def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
+    """Where a search for the caller's booking leads."""
+    call, state = call_of(flow_manager), flow_manager.state
+    purpose = state.get("purpose", "check")
+    if not matches:
+        state["search_failures"] = state.get("search_failures", 0) + 1
+        return {"next": "not_found", "expecting": "name", "found": 0}
+    if len(matches) > 1:
+        state["candidates"] = [b.id for b in matches]
+        state["choices"] = spoken.spoken_choices([spoken.spoken_day(b.date, call.now().date()) for b in matches])
+        state["candidate_count"] = len(matches)
+        return {"next": "which_booking", "expecting": "date", "found": len(matches)}
+    (booking,) = matches
+    state["found_id"] = booking.id
+    state["found"] = describe(_as_draft(booking), call)
+    state["found_code_spelled"] = spoken.spelled_code(booking.code)
+    if purpose == "change":
+        # The draft starts as the booking; what the caller says next overrides it.
+        state["changing"] = booking.id
+        state["booking"] = _as_draft(booking)
+    return {"next": f"{purpose}_found", "expecting": None, "found": 1}
+
+
+async def _start(flow_manager: FlowManager, purpose: str) -> Result:
+    call, state = call_of(flow_manager), flow_manager.state
+    state["purpose"] = purpose
+    for key in ("candidates", "changing", "found_id"):
+        state.pop(key, None)
+    matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller) if call.caller else []
+    return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+async def change_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to change an existing booking (its day, time or party size)."""
+    return await _start(flow_manager, "change")
+
+
+async def cancel_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to cancel an existing booking."""
+    return await _start(flow_manager, "cancel")
+
+
+async def check_booking(flow_manager: FlowManager) -> Result:
+    """The caller wants to check the details of an existing booking."""
+    return await _start(flow_manager, "check")
+
+
+async def find_booking(
+    flow_manager: FlowManager,
+    name: str | None = None,
+    date: str | None = None,
+    confirmation_code: str | None = None,
+) -> Result:
+    """Find the caller's existing booking by the name and day it is under, or its confirmation code.
+
+    Args:
+        name: The name the booking is under.
+        date: The day of the booking, as YYYY-MM-DD.
+        confirmation_code: The six-character confirmation code, if the caller has it.
+    """
+    call, state = call_of(flow_manager), flow_manager.state
+    today, day = call.now().date(), _valid_date(date)
+    code = (confirmation_code or "").replace(" ", "").upper() or None
+    if code:
+        matches = call.store.upcoming_bookings(today, code=code)
+    elif state.get("candidates") and day:
+        matches = [b for b in map(call.store.get, state["candidates"]) if b.date == day]
+    elif name:
+        matches = call.store.upcoming_bookings(today, name=name, date=day)
+    else:
+        return {"next": "not_found", "expecting": "name", "found": 0}, TRANSITION_IN_YAML
+    return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+async def confirm_cancel(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """Cancel the booking that was read back. Call it with confirmed=true only when the caller clearly agreed.
+
+    Args:
+        confirmed: Whether the caller wants the booking cancelled.
+    """
+    if confirmed is not True:
+        return {"next": "kept", "expecting": None}, TRANSITION_IN_YAML
+    call, state = call_of(flow_manager), flow_manager.state
+    try:
+        cancelled = await call.store.run(call.store.cancel_booking, state["found_id"], call_sid=call.call_sid)
+    except (BookingNotFound, KeyError):
+        return {"next": "not_found", "expecting": "name"}, TRANSITION_IN_YAML
+    except StoreUnavailable as e:
+        return _not_saved(flow_manager, e), TRANSITION_IN_YAML
+    logger.info(f"{call.call_sid}: cancelled {cancelled.code}")
+    return {"next": "cancelled", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def answer_question(flow_manager: FlowManager, question: str, date: str | None = None) -> Result:
+    """Answer the caller's question about the business: opening hours, where it is and how to get there, parking, the menu, dietary options, prices, drinks, dress code, access, children, pets, groups and private events, takeaway, phone or email. Call it for every such question, also in the middle of a booking; say only the answer it returns, never one of your own, then ask your last question again.
+
+    Args:
+        question: The caller's question, in their words.
+        date: The day the question is about, as YYYY-MM-DD, if they named one ("are you open on Sunday?").
+    """
+    call = call_of(flow_manager)
+    business = call.business
+    answer = facts.answer_question(
+        question, business.facts, lambda: facts.hours_answer(business, _valid_date(date), call.now().date())
+    )
+    logger.info(f"{call.call_sid}: question {question!r} -> {answer.fact or 'no fact'}")
+    call.store.run_soon(call.store.record_question, call.call_sid, _valid_text(question, limit=300) or "?", answer.fact)
+    return {"answer": answer.text, "fact": answer.fact}, TRANSITION_IN_YAML
+
+
+async def take_message(flow_manager: FlowManager, reason: str, name: str | None = None) -> Result:
+    """Leave a message for the staff, who will call the caller back.
+
+    Args:
+        reason: What the caller wants, in their words.
+        name: The caller's name, if they gave it.
+    """
+    call = call_of(flow_manager)
+    text = _valid_text(reason, limit=1000) or "(no reason given)"
+    await call.store.run(
+        call.store.take_message,
+        call_sid=call.call_sid,
+        caller=call.caller,
+        name=_valid_text(name, limit=60),
+        callback_number=call.caller,
+        reason=text,
+    )
+    logger.info(f"{call.call_sid}: message for staff: {text!r}")
+    return {"next": "message_taken", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def start_voicemail(action: dict, flow_manager: FlowManager) -> None:
+    """Flow action, once the bot has asked for a voicemail: the tone, then the caller is recorded."""
+    call = call_of(flow_manager)
+    if call.voicemail is not None:
+        await call.voicemail.start()
+
+
+async def save_voicemail(flow_manager: FlowManager, message: str) -> Result:
+    """Keep the caller's voicemail once they have finished speaking; staff will call them back.
+
+    Args:
+        message: What the caller said, in their words.
+    """
+    await keep_voicemail(call_of(flow_manager), _valid_text(message, limit=1000) or "(no words recognised)")
+    return {"next": "voicemail_saved", "expecting": None}, TRANSITION_IN_YAML
+
+
+async def keep_voicemail(call: CallContext, reason: str) -> None:
+    """Stop the voicemail recording and store it, with ``reason``, as a message for staff."""
+    recorded = call.voicemail.finish() if call.voicemail is not None else None
+    await call.store.run(
+        call.store.take_message,
+        call_sid=call.call_sid,
+        caller=call.caller,
+        name=None,
+        callback_number=call.caller,
+        reason=reason,
+        audio_path=str(recorded[0]) if recorded else None,
+    )
+    logger.info(f"{call.call_sid}: voicemail for staff ({recorded[1] if recorded else 0:.1f} s): {reason!r}")
+
+
+async def transfer_to_staff(action: dict, flow_manager: FlowManager) -> None:
+    """Flow action: put the caller through to staff when the line is set up for it.
+
+    Without a transfer number (or if Twilio refuses) nothing happens and the
+    node goes on to take a message.
+    """
+    call = call_of(flow_manager)
+    if call.transfer is not None:
+        flow_manager.state["transferred"] = await asyncio.to_thread(call.transfer.transfer, call.call_sid)

@@ -1,0 +1,269 @@
+"""One phone call: the Pipecat pipeline for a Twilio media stream, driven by the flow.
+
+transport in -> voicemail recorder -> STT (failover switcher with a cloud
+provider) -> stalled-STT watch and keypad input -> user aggregator (Silero
+VAD, turn-taking) -> LLM or dialogue engine (tools from the flow) -> keypad
+prompts -> hang-up after the goodbye -> TTS (failover, then pre-rendered
+prompts) -> transport out -> stereo recorder -> assistant aggregator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import wave
+from pathlib import Path
+
+from fastapi import WebSocket
+from loguru import logger
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.flows import Flow, FlowConfig, FlowManager
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.serializers.twilio import TwilioFrameSerializer
+from pipecat.services.llm_service import LLMService
+from pipecat.transports.base_transport import BaseTransport
+from pipecat.transports.websocket.fastapi import (
+    FastAPIWebsocketParams,
+    FastAPIWebsocketTransport,
+)
+from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
+    SpeechTimeoutUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from bot.audio import PHONE_RATE
+from bot.booking import spoken, tools
+from bot.call.context import CALL_STATE_KEY, CallContext
+from bot.call.resume import CallCheckpoints, resume_node
+from bot.call.worker import CallWorker
+from bot.metrics import METRICS
+from bot.services.factory import build_services, stages_of
+from bot.services.vad import InlineSileroVADAnalyzer
+from bot.settings import Settings
+from bot.telephony.media_stream import SafeTwilioFrameSerializer, StreamStart
+from bot.telephony.sms import text_confirmations
+from processors.end_of_call import EndAfterSpeech
+from processors.fallbacks import FaultLog
+from processors.idle import IdleCaller
+from processors.keypad import KeypadFallback
+from processors.latency import LatencyRecorder
+from processors.transcript import CallTranscript
+from processors.voicemail import VoicemailRecorder
+
+
+def _serializer(settings: Settings, start: StreamStart) -> SafeTwilioFrameSerializer:
+    # Hanging up through Twilio's REST API needs credentials; without them the
+    # call ends when we close the media stream.
+    can_hang_up = bool(settings.twilio_account_sid and settings.twilio_auth_token)
+    return SafeTwilioFrameSerializer(
+        stream_sid=start.stream_sid,
+        call_sid=start.call_sid,
+        account_sid=settings.twilio_account_sid or start.account_sid,
+        auth_token=settings.twilio_auth_token,
+        base_url=settings.twilio_api_base_url,
+        params=TwilioFrameSerializer.InputParams(auto_hang_up=can_hang_up),
+        inbound_frames=settings.audio_in_ms // 20,
+    )
+
+
+def initial_state(call: CallContext) -> dict:
+    """The flow state a call starts with: the values its prompts refer to."""
+    business = call.business
+    return {
+        CALL_STATE_KEY: call,
+        "business_name": business.name,
+        "today": f"{spoken.calendar_date(call.now().date())}, {call.now().year}",
+        "max_party_size": business.max_party_size,
+        "booking_horizon_days": business.booking_horizon_days,
+    }
+
+
+def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
+    """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
+    return LLMUserAggregatorParams(
+        user_idle_timeout=settings.idle_secs,
+        vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
+        user_turn_strategies=UserTurnStrategies(
+            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
+        ),
+    )
+
+
+def call_outcome(flow_manager: FlowManager) -> str:
+    """How a call ended, for the calls table: "booked", or the node it stopped at."""
+    return "booked" if "booking_id" in flow_manager.state else flow_manager.current_node or "ended"
+
+
+def start_flow(
+    settings: Settings,
+    call: CallContext,
+    llm: LLMService,
+    aggregators: LLMContextAggregatorPair,
+    worker: PipelineWorker,
+    transport: BaseTransport | None = None,
+) -> tuple[FlowManager, Flow]:
+    """The call's flow manager, with its state seeded; ``initialize(flow.initial_node)`` starts it."""
+    flow = Flow(FlowConfig.from_file(settings.flow_file), handlers=tools)
+    flow_manager = FlowManager(
+        llm=llm,
+        context_aggregator=aggregators,
+        worker=worker,
+        transport=transport,
+        global_functions=flow.global_functions,
+    )
+    flow_manager.state.update(initial_state(call))
+    _register_builtin_actions_with_two_arguments(flow_manager)
+    return flow_manager, flow
+
+
+def _register_builtin_actions_with_two_arguments(flow_manager: FlowManager) -> None:
+    """Pipecat 1.14's own built-in actions take one argument, so its check for legacy one-argument
+    handlers prints a deprecation warning at the first action of every call (in ``chat``, to the
+    person typing). The same built-ins behind two-argument adapters behave the same and do not."""
+    builtins = flow_manager._action_manager._action_handlers
+    for action_type in ("tts_say", "end_conversation", "function"):
+
+        async def adapter(action: dict, _flow_manager: FlowManager, builtin=builtins[action_type]) -> None:
+            await builtin(action)
+
+        flow_manager.register_action(action_type, adapter)
+
+
+def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(audio)
+
+
+async def run_call(
+    websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings, resumed: dict | None = None
+) -> CallTranscript:
+    """Run one call's media stream until it ends; return its transcript.
+
+    ``resumed`` is the checkpoint of a call whose earlier stream dropped
+    (:meth:`BookingStore.take_resumable`): the call goes on from there. A
+    stream that drops leaves the call open for ``BOT_RESUME_GRACE_SECS``.
+    """
+    serializer = _serializer(settings, start)
+    transport = FastAPIWebsocketTransport(
+        websocket=websocket,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+            serializer=serializer,
+        ),
+    )
+    # With a cloud provider configured, each job is a failover switcher: cloud first, embedded engine second.
+    faults = FaultLog(start.call_sid, call.store)
+    texter = settings.confirmation_texter
+    stt, llm, tts = build_services(settings, call.clock, faults, can_text=bool(texter and call.caller))
+    context = LLMContext(resumed["messages"] if resumed else None)
+    aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
+    keypad = KeypadFallback.build(
+        stt, context, call.business.line, lambda: call.now().date(),
+        stall_secs=settings.stt_stall_secs, sample_rate=PHONE_RATE, faults=faults,
+    )
+    recorder = AudioBufferProcessor(num_channels=2)
+    call.voicemail = VoicemailRecorder(
+        path=settings.recordings_dir / f"{start.call_sid}-voicemail.wav", max_secs=settings.voicemail_max_secs
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            call.voicemail,
+            stt,
+            keypad.watch,
+            *keypad.entries,
+            aggregators.user(),
+            llm,
+            keypad.prompts,
+            EndAfterSpeech(),
+            tts,
+            transport.output(),
+            recorder,
+            aggregators.assistant(),
+        ]
+    )
+    worker = CallWorker(
+        pipeline,
+        params=PipelineParams(
+            audio_in_sample_rate=PHONE_RATE,
+            audio_out_sample_rate=PHONE_RATE,
+            enable_metrics=True,
+        ),
+        conversation_id=start.call_sid,
+    )
+    transcript = CallTranscript(start.call_sid, call.store, first_turn=call.store.next_turn(start.call_sid))
+    transcript.attach(aggregators)
+    IdleCaller(start.call_sid, call.business.line, worker).attach(aggregators)
+    latency = LatencyRecorder(start.call_sid, call.store)
+    latency.attach(
+        worker,
+        serializer,
+        stages={**stages_of(stt, llm, tts), transport.input(): "transport", transport.output(): "transport"},
+    )
+
+    flow_manager, flow = start_flow(settings, call, llm, aggregators, worker, transport)
+    if resumed:
+        flow_manager.state.update(resumed["state"])
+    checkpoints = CallCheckpoints(start.call_sid, call.store, flow_manager, context)
+    checkpoints.attach(aggregators)
+    # A resumed call's later streams are recorded beside its first.
+    part = f"-{start.stream_sid}" if resumed else ""
+    recording = settings.recordings_dir / f"{start.call_sid}{part}.wav"
+    line_cut = False
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(_transport, _client):
+        await recorder.start_recording()
+        await flow_manager.initialize(resume_node(flow, resumed, call.business) if resumed else flow.initial_node)
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(_transport, _client):
+        nonlocal line_cut
+        line_cut = not serializer.stopped  # closed without Twilio's "stop": the line dropped, nobody hung up
+        await worker.cancel()
+
+    @recorder.event_handler("on_audio_data")
+    async def on_audio_data(_recorder, audio, sample_rate, num_channels):
+        _write_recording(recording, audio, sample_rate, num_channels)
+
+    if not resumed:
+        await call.store.run(call.store.call_started, start.call_sid, call.caller)
+    booked_before = call.store.bookings_made(start.call_sid)
+    METRICS.call_started()
+    outcome = "error"
+    try:
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+        outcome = call_outcome(flow_manager)
+    finally:
+        latency.close()
+        if call.voicemail.recording:  # most callers hang up straight after their message
+            await tools.keep_voicemail(call, "(the caller hung up while leaving it)")
+        if line_cut and settings.resume_grace_secs > 0 and flow_manager.current_node:
+            outcome = "interrupted"
+            checkpoints.save()
+            await call.store.run(call.store.call_interrupted, start.call_sid)
+        else:
+            outcome = "dropped" if line_cut else outcome
+            # Texted once, when the call is over (a stream that may still resume would text twice), and
+            # before the call is marked ended, so that its report is complete once it says so.
+            if texter and faults.fell_back_to("prompts"):  # the caller may not have heard their confirmation
+                await text_confirmations(call, texter, faults)
+            await call.store.run(call.store.call_ended, start.call_sid, outcome)
+        METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid) - booked_before)
+        logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
+    return transcript

@@ -1,0 +1,39 @@
+"""The pipeline worker of one phone call, with less per-frame bookkeeping than Pipecat's default.
+
+A call carries 50 audio frames a second each way through about twenty
+processors, so whatever Pipecat does per frame and per processor is most of
+a call's CPU (docs/load.md, "Where the CPU goes"). Three of its defaults cost a
+phone line without serving it:
+
+- the RTVI processor and observer (a phone has no RTVI client);
+- the turn-tracking observer (turns are measured by ``processors/latency.py``);
+- the report every processor makes of every frame it processes
+  (``on_process_frame``), queued to every observer, whose task wakes up to
+  ignore it: none of a call's observers reads those reports, only pushes.
+"""
+
+from __future__ import annotations
+
+from pipecat.observers.base_observer import BaseObserver, FrameProcessed
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.pipeline.worker_observer import WorkerObserver
+
+
+def _reads_processed_frames(observer: BaseObserver) -> bool:
+    return type(observer).on_process_frame is not BaseObserver.on_process_frame
+
+
+class _ProcessedFramesOnRequest(WorkerObserver):
+    """Pipecat's observer proxy, passing processing reports only to observers that read them."""
+
+    async def on_process_frame(self, data: FrameProcessed):
+        for observer, proxy in (self._proxies or {}).items():
+            if _reads_processed_frames(observer):
+                await proxy.queue.put(data)
+
+
+class CallWorker(PipelineWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, enable_rtvi=False, enable_turn_tracking=False, **kwargs)
+        # Pipecat builds its proxy inside __init__ with no say in its class; the subclass adds no state.
+        self._observer.__class__ = _ProcessedFramesOnRequest

@@ -1,0 +1,70 @@
+"""OpenAI's LLM guarded for a phone line: no client retries, a first-output budget per turn, garbage detection.
+
+Any error it reports leaves it unusable for the rest of the call, so the
+failover switcher (processors/fallbacks.py) moves the turn to the dialogue engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from pipecat.frames.frames import Frame, LLMTextFrame
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.llm_service import FunctionCallFromLLM
+from pipecat.services.openai.llm import OpenAILLMService
+
+from bot.services.errors import GiveUpOnError, LLMTurnFailed
+
+
+class GuardedOpenAILLMService(GiveUpOnError, OpenAILLMService):
+    """OpenAI with no client retries, a first-output budget per turn, and garbage detection."""
+
+    def __init__(self, *, turn_budget_secs: float, **kwargs):
+        super().__init__(**kwargs)
+        self._turn_budget_secs = turn_budget_secs
+        self._deadline: asyncio.Timeout | None = None
+        self._answered = False
+
+    def create_client(self, *args, **kwargs):
+        # Retrying a dead server is the caller's silence: the fallback answers instead.
+        return super().create_client(*args, **kwargs).with_options(max_retries=0)
+
+    def _got_output(self) -> None:
+        self._answered = True
+        if self._deadline is not None:
+            self._deadline.reschedule(None)
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        if isinstance(frame, LLMTextFrame) and frame.text:
+            self._got_output()
+        await super().push_frame(frame, direction)
+
+    async def run_function_calls(self, function_calls: Sequence[FunctionCallFromLLM]):
+        unknown = [c.function_name for c in function_calls if not self.has_function(c.function_name)]
+        if unknown:
+            raise LLMTurnFailed(f"garbage tool call: unknown function {unknown[0]!r}")
+        if function_calls:
+            self._got_output()
+        await super().run_function_calls(function_calls)
+
+    async def _process_context(self, context: LLMContext):
+        self._answered = False
+        budget = self._turn_budget_secs
+        try:
+            async with asyncio.timeout(budget) as deadline:
+                self._deadline = deadline
+                await super()._process_context(context)
+        except TimeoutError:
+            if not self._answered:
+                raise LLMTurnFailed(f"no answer within {budget:g} s") from None
+            raise
+        finally:
+            self._deadline = None
+        if not self._answered:
+            # Invalid JSON arguments are dropped by Pipecat with a warning: nothing is left.
+            raise LLMTurnFailed("garbage reply: no text and no valid tool call")
+
+
+__all__ = ["GuardedOpenAILLMService", "OpenAILLMService"]

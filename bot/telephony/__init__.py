@@ -1,0 +1,1 @@
+"""Twilio: the media stream's handshake and serializer, the REST API, SMS and the transfer to staff."""
