@@ -219,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     load.add_argument("--plot", type=Path, default=None, help="PNG of latency and CPU against calls in progress "
                       "(default out/load-PROFILE.png)")
+    understanding = commands.add_parser(
+        "understanding", help="type annotated caller lines (SGD jsonl) through the flow; how many book as annotated"
+    )
+    understanding.add_argument("file", type=Path, help="jsonl of caller lines, e.g. ../shared/data/sgd-bookings-train.jsonl")
+    understanding.add_argument("--limit", type=int, default=0, help="only the first N lines (after --skip)")
+    understanding.add_argument("--skip", type=int, default=0, help="leave out the first N lines")
+    understanding.add_argument("--now", default="2019-03-01T06:00:00", help="the calls' clock (SGD's today: 2019-03-01)")
+    understanding.add_argument("--failures", action="store_true", help="print the transcript of each miss")
+    understanding.add_argument("--json", action="store_true", help="the summary as one line of JSON")
     flows = commands.add_parser("flows", help="check or draw flow files (flows/*.yaml)")
     add_flows_commands(flows)
     prompts = commands.add_parser("prompts", help="pre-rendered prompts for when no text-to-speech works")
@@ -265,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                 calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,
                 as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
             )
+        if args.command == "understanding":
+            from bot.measure import understanding
+
+            return understanding.run(args)
         if args.command == "demo":
             demo_db = PROJECT_DIR / "data" / "demo.db"
             return asyncio.run(_replay([args.scenario], None, demo_db, live=True, as_json=False))

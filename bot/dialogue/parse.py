@@ -67,7 +67,7 @@ _Handler = Callable[[re.Match[str], Any], Any]
 _Rule = tuple[re.Pattern[str], _Handler]
 _Found = list[tuple[int, int, Any]]
 
-_APOSTROPHES = re.compile(r"[’‘`´]")
+_APOSTROPHES = re.compile(r"[’‘`´]|(?<=\bo)\"(?=clock)")  # typed o"clock is o'clock
 
 
 # --------------------------------------------------------------------------- normalising
@@ -262,7 +262,7 @@ def _mask_dates(norm: str) -> str:
 
 def _to_24h(hour: int, meridiem: str | None) -> int | None:
     if meridiem is None:
-        return hour + 12 if 1 <= hour <= 10 else hour  # a restaurant's "at 7" is the evening
+        return hour + 12 if 1 <= hour <= 9 else hour  # a restaurant's "at 7" is the evening; "10:30" brunch
     if 1 <= hour <= 12:
         return hour % 12 + (12 if meridiem == "pm" else 0)
     return hour if meridiem == "pm" and hour > 12 else None
@@ -290,11 +290,17 @@ def _past_to(m: re.Match[str], context: str | None) -> dt.time | None:
         return None
     if m["dir"] in ("past", "after"):
         return _clock(m["h"], minutes, m["mer"], context)
-    return None if m["mi"] == "half" else _clock(m["h"], 0, m["mer"], context, before=minutes)
+    if m["mi"] == "half":
+        return None
+    # "quarter to 12 in the morning" is 11:45 am: the hour before, in the same half of the day.
+    hour = int(m["h"])
+    return _clock(str(hour - 1 if hour > 1 else 12), 60 - minutes, m["mer"], context)
 
 
 _MER = r"(?: (?P<mer>am|pm))?\b"
 _NOT_HEADCOUNT = r"(?! (?:people|persons|guests|adults|of us)\b)"
+# Where "for N" counts heads: "table for 4", "party of 4", "booking for 4".
+_NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!group of )(?<!booking for )(?<! of )"
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
@@ -311,9 +317,19 @@ _TIME_RULES: tuple[_Rule, ...] = (
     ),
     (re.compile(r"\bhalf (?P<h>\d{1,2})" + _MER), lambda m, ctx: _clock(m["h"], 30, m["mer"], ctx)),
     (re.compile(r"\b(?P<h>\d{1,2}) (?:(?:oclock |ish )?(?P<mer>am|pm)|oclock|ish)\b"), _hm),
-    (re.compile(r"(?<!for )(?<!of )\b(?P<h>\d{1,2})(?= in the (?:morning|afternoon|evening)\b| at night\b)"), _hm),
+    # "7 in the evening", "book it for 7 in the evening"; but "a table for 4 in the evening" is a head count.
+    (re.compile(rf"{_NOT_AFTER_HEADCOUNT_CUE}\b(?P<h>\d{{1,2}})(?= in the (?:morning|afternoon|evening|night)\b| at night\b| tonight\b)"), _hm),
     (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADCOUNT), _hm),
     (re.compile(r"\b(?:12 )?(?P<w>noon|midday|midnight)\b"), lambda m, ctx: dt.time(0 if m["w"] == "midnight" else 12)),
+)
+# "evening 6", "in the afternoon 2", "this evening 5": the part of the day first, as callers type it.
+# Read before dates are masked, since "this evening" is also a date.
+_PERIOD_FIRST: _Rule = (
+    re.compile(
+        r"\b(?:morning|afternoon|evening|night|tonight)(?: at| around| about)? (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b"
+        + _NOT_HEADCOUNT
+    ),
+    _hm,
 )
 _BARE_TIME: _Rule = (
     # "eight", "at 8 please", "930 is fine": an answer to "what time?" (STT writes 9:30 as "930").
@@ -520,7 +536,8 @@ def parse_time(text: str, *, bare_number_ok: bool = False) -> dt.time | None:
     """The booking time; a lone number counts only with `bare_number_ok` (the bot asked for a time)."""
     norm = _normalize(text)
     rules = _TIME_RULES + (_BARE_TIME,) if bare_number_ok else _TIME_RULES
-    return _last(_scan(_mask_dates(norm), rules, _meridiem_context(norm)))
+    context = _meridiem_context(norm)
+    return _last(_scan(_mask_dates(norm), rules, context)) or _last(_scan(norm, (_PERIOD_FIRST,), context))
 
 
 def parse_yes_no(text: str) -> bool | None:

@@ -59,7 +59,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\b(1[0-9]|[2-9][0-9]|ten|eleven|twelve|fifteen|twenty|thirty) (people|guests|of us)\b",
     ),
     "takeaway": (
-        r"\btake[- ]?(away|out)\b", r"\bto go\b", r"\bdeliver(y|ies)?\b", r"\bcollection\b", r"\bpick(ing)? up\b",
+        r"\btake[- ]?(away|out)\b", r"\b(order|food|something|meal|it|that|dishes) to go\b", r"\bdeliver(y|ies)?\b", r"\bcollection\b", r"\bpick(ing)? up\b",
         r"\border (food|online|in advance)\b", r"\buber ?eats\b", r"\bdeliveroo\b",
     ),
     "alcohol": (
@@ -100,7 +100,7 @@ QUESTION_FORM = re.compile(
     r"\b(do|does|can|could|will|would|did) (you|they|i|we|it|he|she|the \w+)\b|\b(is|are) (there|it|they)\b|"
     r"\b(tell me|do you know|find out|wonder(ing)?|any idea|check (if|whether)|let me know|i'?d like to know|"
     r"i want to know|i need to know|i would like to know|i need (their|the|your)|curious|give me|get me|"
-    r"look (if|up)|see (if|whether)|find (the|their|your))\b|\bplease\W*$",
+    r"look (if|up)|see (if|whether)|find (the|their|your))\b",
     re.IGNORECASE,
 )
 
@@ -114,5 +114,9 @@ def cue_scores(question: str) -> dict[str, int]:
     return {kind: score for kind, score in scores.items() if score}
 
 
+_ASKED_PLEASE = re.compile(r"\bplease\W*$", re.IGNORECASE)  # "the address, please"
+
+
 def looks_like_question(text: str) -> bool:
-    return bool(QUESTION_FORM.search(text.strip()))
+    text = text.strip()
+    return bool(QUESTION_FORM.search(text) or (_ASKED_PLEASE.search(text) and cue_scores(text)))

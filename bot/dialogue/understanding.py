@@ -57,6 +57,7 @@ _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 # is not a booking for Friday); a question with no cue word only beats a turn that fits nothing else.
 _QUESTION_WEIGHT = 3.0
 _VAGUE_QUESTION_WEIGHT = 0.4
+_BOOKING_WORD_DISCOUNT = 2.0
 # Argument names filled with the caller's own words when the tool requires them.
 _FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
@@ -95,17 +96,25 @@ def _intents_of(tool_name: str) -> set[str]:
 
 
 def _question_call(tool: Any, extraction: parse.Extraction, text: str) -> tuple[float, ToolCall]:
-    """A question about the business, passed on in the caller's words (with the day it names)."""
+    """A question about the business, passed on in the caller's words (with the day it names).
+
+    "Can you book me a table for 7 pm?" is put as a question but asks for a booking: a booking word
+    takes most of a question's weight, so only a question about something else still wins."""
     arguments: dict[str, Any] = {"question": text.strip()}
     if extraction.date and "date" in (tool.properties or {}):
         arguments["date"] = extraction.date.isoformat()
     if not questions.looks_like_question(text):
         return 0.0, ToolCall(tool.name, arguments)
     hits = sum(questions.cue_scores(text).values())
-    return (_QUESTION_WEIGHT + 0.5 * min(hits, 2) if hits else _VAGUE_QUESTION_WEIGHT), ToolCall(tool.name, arguments)
+    score = _QUESTION_WEIGHT + 0.5 * min(hits, 2) if hits else _VAGUE_QUESTION_WEIGHT
+    if _INTENTS["book"].search(text):
+        score -= _BOOKING_WORD_DISCOUNT
+    return score, ToolCall(tool.name, arguments)
 
 
-def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str) -> tuple[float, ToolCall]:
+def _score(
+    tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str, has_values: bool
+) -> tuple[float, ToolCall]:
     """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
     0 if a required argument is missing."""
     arguments: dict[str, Any] = {}
@@ -125,6 +134,9 @@ def _score(tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | N
             arguments[prop] = text.strip()
             score += 1
     for intent in _intents_of(tool.name):
+        # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
+        if intent == "end" and has_values:
+            continue
         if _INTENTS[intent].search(text):
             score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
@@ -142,9 +154,10 @@ def choose_tool_call(
     """The tool call that best fits ``text``, or None when nothing fits (ask again)."""
     extraction = parse.extract(text, today, expecting=expecting)
     extractors = _extractors(extraction)
+    has_values = any(v is not None for v in (extraction.party_size, extraction.date, extraction.time))
     scored = [
         _question_call(tool, extraction, text) if "question" in _intents_of(tool.name)
-        else _score(tool, extractors, extraction.yes_no, text)
+        else _score(tool, extractors, extraction.yes_no, text, has_values)
         for tool in tools
     ]
     best = max(scored, key=lambda s: s[0], default=None)
