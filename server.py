@@ -2,9 +2,11 @@
 
     POST /twilio/voice   TwiML that connects the call's audio to /twilio/media (again, if its stream dropped)
     WS   /twilio/media   one Pipecat pipeline per call (bot.call.pipeline)
-    GET  /healthz        liveness and the number of calls in progress
+    GET  /healthz        liveness and the number of calls in progress (503 while draining for a restart)
+    GET  /readyz         ready for calls: store reachable, engines loaded, not draining, not full (bot/serving/)
     GET  /metrics        Prometheus metrics: per-stage latency, calls, bookings, errors
     GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
+    GET  /dashboard      the staff dashboard: bookings, messages, live calls, figures (bot/dashboard/)
 
 Run it with ``python -m bot serve`` (or ``uvicorn --factory server:create_app``).
 """
@@ -16,6 +18,7 @@ import datetime as dt
 import hmac
 import time
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
@@ -24,15 +27,32 @@ from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
+from bot.booking import retention
+from bot.booking.backup import serving
 from bot.booking.store import BookingStore
 from bot.call.context import CallContext, fixed_clock
 from bot.call.pipeline import run_call
+from bot.dashboard.app import install_dashboard
 from bot.metrics import METRICS
+from bot.serving.drain import Drain
+from bot.serving.readiness import EngineWarmUp, Readiness
 from bot.settings import Settings, load_settings
+from bot.telephony.call_limits import SlidingWindowLimit
+from bot.telephony.caller_id import mask_numbers_in_logs, masked, phone_number
 from bot.telephony.media_stream import (
+    MAX_MESSAGE_BYTES,
+    POLICY_VIOLATION,
     TRY_AGAIN_LATER,
     HandshakeError,
     read_stream_start,
+)
+from bot.telephony.stream_auth import (
+    STREAM_TOKEN_PARAMETER,
+    StreamRefused,
+    admit_stream,
+    issue_stream_token,
+    signed_by_twilio,
+    stream_url,
 )
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -40,14 +60,76 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 HANDOVER_SECS = 3.0
 # How long a call let in by the webhook holds its place while Twilio opens its media stream.
 ADMITTED_SECS = 15.0
+# Twilio's voice webhook form is a few kilobytes; a body past this is refused before it is all read.
+MAX_FORM_BYTES = 64 * 1024
+# uvicorn closes a websocket message over this before reading it whole; smaller ones reach the app,
+# which closes (and counts) those over MAX_MESSAGE_BYTES.
+WEBSOCKET_MAX_BYTES = 16 * MAX_MESSAGE_BYTES
 
 
-def create_app(settings: Settings | None = None, store: BookingStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, store: BookingStore | None = None, *, warm_up: bool = False
+) -> FastAPI:
+    """The app; ``warm_up`` (``serve``) loads the embedded engines at start-up, and /readyz waits for them."""
     settings = settings or load_settings()
     store = store or BookingStore(settings.db_path, settings.business)
     active_calls: set[str] = set()
     admitted: dict[str, float] = {}  # let in, stream not started yet: call SID -> monotonic time
     closers: set[asyncio.Task] = set()
+    mask_numbers_in_logs()
+    calls_per_number = SlidingWindowLimit(settings.calls_per_number_per_hour, 3600)
+    requests_per_source = SlidingWindowLimit(settings.requests_per_source_per_minute, 60)
+
+    def refused(reason: str, detail: str) -> None:
+        """A request, stream or call refused (docs/security.md): counted once and logged once."""
+        METRICS.refused.labels(reason=reason).inc()
+        logger.warning(f"Refused ({reason}): {detail}")
+
+    def flooding(client) -> bool:
+        """Whether this network address is past BOT_REQUESTS_PER_SOURCE_PER_MINUTE (loopback never is)."""
+        source = client.host if client else "?"
+        if source in LOOPBACK or requests_per_source.allow(source):
+            return False
+        refused("requests_per_source", f"more than {settings.requests_per_source_per_minute} a minute from {source}")
+        return True
+
+    async def read_form(request: Request) -> dict[str, str]:
+        """The webhook's form, or 413 past MAX_FORM_BYTES (read no further than that)."""
+        declared = request.headers.get("content-length", "")
+        too_large = declared.isdigit() and int(declared) > MAX_FORM_BYTES
+        body = bytearray()
+        if not too_large:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    too_large = True
+                    break
+        if too_large:
+            refused("webhook_too_large", f"a voice webhook over {MAX_FORM_BYTES} bytes from {request.client}")
+            raise HTTPException(status_code=413, detail="form too large")
+        try:
+            return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))
+        except (UnicodeDecodeError, ValueError):
+            raise HTTPException(status_code=400, detail="not a form") from None
+
+    async def refuse_stream(websocket: WebSocket, reason: str, detail: str, code: int = POLICY_VIOLATION) -> None:
+        """Close a media stream that may not carry a call (before it is accepted: HTTP 403)."""
+        refused(reason, f"a media stream {detail}")
+        await websocket.close(code=code)
+
+    def calls_in_progress() -> int:
+        """The calls on the line, and those let in whose stream has not started (for up to ADMITTED_SECS)."""
+        now = time.monotonic()
+        waiting = sum(now - at <= ADMITTED_SECS for sid, at in admitted.items() if sid not in active_calls)
+        return len(active_calls) + waiting
+
+    # SIGTERM: stop taking calls, let these finish, hand the rest over (bot/serving/drain.py).
+    drain = Drain(
+        notice_secs=settings.drain_notice_secs, limit_secs=settings.drain_secs, calls_in_progress=calls_in_progress
+    )
+    readiness = Readiness(
+        settings, store, drain, calls_in_progress, engines=EngineWarmUp(settings) if warm_up else None
+    )
 
     def admit(call_sid: str) -> bool:
         """Whether a new call fits under BOT_MAX_CALLS; if it does, its place is held until its stream starts."""
@@ -55,6 +137,8 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
         for sid, at in list(admitted.items()):
             if sid in active_calls or now - at > ADMITTED_SECS:
                 del admitted[sid]
+        if not drain.taking_calls:  # stopping for a restart: new calls go elsewhere
+            return False
         if settings.max_calls and call_sid not in admitted and len(active_calls) + len(admitted) >= settings.max_calls:
             return False
         admitted[call_sid] = now
@@ -70,7 +154,8 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             twiml.hangup()
         to = "overflow" if settings.overflow_url else "busy"
         METRICS.calls_turned_away.labels(to=to).inc()
-        logger.warning(f"{call_sid}: turned away ({to}): {len(active_calls)} calls in progress")
+        why = "draining for a restart" if drain.draining else f"{len(active_calls)} calls in progress"
+        logger.warning(f"{call_sid}: turned away ({to}): {why}")
         return twiml
 
     async def close_abandoned_calls(after_secs: float) -> None:
@@ -92,17 +177,33 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             f"{'cloud' if settings.uses_cloud('llm') else 'local'}, TTS "
             f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {settings.db_path}"
         )
+        if not settings.twilio_auth_token:
+            logger.warning(
+                "TWILIO_AUTH_TOKEN is not set: only this machine (loopback) may open a media stream, and a stream's "
+                "own caller parameters are believed (docs/security.md)"
+            )
+        # Recordings, transcripts and voicemails past BOT_RETENTION_DAYS: now, then every hour.
+        await retention.sweep(store, settings.retention_days, settings.recordings_dir)
+        sweeper = retention.keep_sweeping(store, settings.retention_days, settings.recordings_dir)
+        closers.add(asyncio.create_task(sweeper))
         # Calls that dropped before a restart: the stale ones now, the rest when their grace runs out.
         close_later(0)
         close_later(settings.resume_grace_secs + 1)
-        yield
-        for task in list(closers):
-            task.cancel()
+        if readiness.engines is not None:
+            readiness.engines.start()
+        with serving(settings.db_path):  # `python -m bot restore` refuses while this is held
+            yield
+            for task in list(closers):
+                task.cancel()
+            await store.run(lambda: None)  # the checkpoints and turns queued before the exit are written
 
     app = FastAPI(title="Phone booking line", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.active_calls = active_calls
+    app.state.drain = drain
+    app.state.readiness = readiness
+    install_dashboard(app)  # /dashboard: the staff's view of the line (bot/dashboard/)
 
     def _public_url(request: Request) -> str:
         if settings.public_url:
@@ -111,41 +212,67 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
 
     @app.post("/twilio/voice")
     async def twilio_voice(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        if flooding(request.client):
+            raise HTTPException(status_code=429, detail="too many requests")
+        form = await read_form(request)
         if settings.twilio_auth_token:
             signature = request.headers.get("X-Twilio-Signature", "")
             validator = RequestValidator(settings.twilio_auth_token)
             if not validator.validate(_public_url(request), form, signature):
-                logger.warning(f"Rejected a voice webhook with a bad signature from {request.client}")
+                refused("webhook_bad_signature", f"a voice webhook from {request.client}")
                 raise HTTPException(status_code=403, detail="invalid Twilio signature")
         call_sid = form.get("CallSid", "?")
+        caller = phone_number(form.get("From"))
         twiml = VoiceResponse()
         if store.call_is_over(call_sid):  # Twilio followed our <Redirect> after the bot ended the call
             twiml.hangup()
             return Response(content=str(twiml), media_type="application/xml")
-        if not store.call_is_known(call_sid) and not admit(call_sid):  # a dropped call coming back always fits
+        new_call = not store.call_is_known(call_sid)  # a dropped call coming back is not counted again, and always fits
+        if new_call and not calls_per_number.allow(caller or "withheld"):
+            refused("calls_per_number", f"{call_sid}: {masked(caller)} called {settings.calls_per_number_per_hour} "
+                                        "times in the last hour")
+            twiml.reject(reason="busy")  # a rejected call costs nothing: Twilio never answers it
+            return Response(content=str(twiml), media_type="application/xml")
+        if new_call and not admit(call_sid):
             return Response(content=str(turned_away(call_sid)), media_type="application/xml")
         base = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
-        media_url = base.replace("https://", "wss://").replace("http://", "ws://") + "/twilio/media"
-        stream = Stream(url=media_url)
-        stream.parameter(name="caller", value=form.get("From", ""))
+        stream = Stream(url=stream_url(base))
+        # Who is calling travels with the stream only as this one-time token (bot/telephony/stream_auth.py).
+        token = await issue_stream_token(store, call_sid, caller, form.get("StirVerstat"), ADMITTED_SECS)
+        stream.parameter(name=STREAM_TOKEN_PARAMETER, value=token)
         connect = Connect()
         connect.append(stream)
         twiml.append(connect)
         # When the stream's websocket closes, Twilio goes on to the next verb: this
         # webhook again, which reconnects a dropped call or hangs up an ended one.
         twiml.redirect(_public_url(request), method="POST")
-        logger.info(f"Incoming call {call_sid} from {form.get('From', '?')}")
+        logger.info(f"Incoming call {call_sid} from {masked(caller)}")
         return Response(content=str(twiml), media_type="application/xml")
 
     @app.websocket("/twilio/media")
     async def twilio_media(websocket: WebSocket) -> None:
+        source = websocket.client.host if websocket.client else "?"
+        if flooding(websocket.client):
+            await websocket.close(code=POLICY_VIOLATION)
+            return
+        if settings.twilio_auth_token:
+            if not signed_by_twilio(websocket, settings.public_url, settings.twilio_auth_token):
+                reason = "stream_bad_signature" if websocket.headers.get("X-Twilio-Signature") else "stream_unsigned"
+                await refuse_stream(websocket, reason, f"from {source}")
+                return
+        elif source not in LOOPBACK:
+            await refuse_stream(websocket, "stream_not_loopback",
+                                f"from {source} (no TWILIO_AUTH_TOKEN: loopback only)")
+            return
         await websocket.accept()
         try:
             start = await read_stream_start(websocket)
+            admission = await admit_stream(store, start, token_required=bool(settings.twilio_auth_token))
         except HandshakeError as e:
-            logger.warning(f"Closed a media stream that did not open like Twilio's: {e}")
-            await websocket.close(code=1008)
+            await refuse_stream(websocket, e.reason, f"from {source} that did not open like Twilio's: {e}", e.code)
+            return
+        except StreamRefused as e:
+            await refuse_stream(websocket, e.reason, f"from {source}: {e}")
             return
         except WebSocketDisconnect:
             return
@@ -163,7 +290,9 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
                 logger.warning(f"{start.call_sid}: ignored a bad 'now' parameter {now!r}")
         call = CallContext(
             call_sid=start.call_sid,
-            caller=start.custom_parameters.get("caller") or None,
+            caller=admission.caller,
+            caller_verified=admission.caller_verified,
+            bookings_per_number=settings.bookings_per_number_per_day,
             store=store,
             clock=clock,
             transfer=settings.staff_transfer,
@@ -185,10 +314,11 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
             await websocket.close(code=1000)
             return
         active_calls.add(start.call_sid)
+        admitted.pop(start.call_sid, None)  # on the line now: no longer waiting for its stream
         try:
             if resumed:
                 logger.info(f"{start.call_sid}: the line is back; resuming at {resumed['node']}")
-            await run_call(websocket, start, call, settings, resumed)
+            await run_call(websocket, start, call, settings, resumed, drain=drain)
         except Exception:
             logger.exception(f"{start.call_sid}: the call failed")
             METRICS.error("call")
@@ -198,8 +328,16 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
                 close_later(settings.resume_grace_secs + 1)
 
     @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok", "active_calls": len(active_calls)}
+    async def healthz() -> JSONResponse:
+        """Liveness; 503 "draining" while the server stops for a restart, so a load balancer moves on."""
+        status = "draining" if drain.draining else "ok"
+        return JSONResponse({"status": status, "active_calls": len(active_calls)}, status_code=503 if drain.draining else 200)
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready for calls: store reachable, engines loaded, not draining, not full (bot/serving/readiness.py)."""
+        report = readiness.check()
+        return JSONResponse({"ready": report.ready, **report.checks}, status_code=200 if report.ready else 503)
 
     def _admin(request: Request) -> bool:
         """Loopback, or the admin bearer token when one is set."""
@@ -230,14 +368,24 @@ def create_app(settings: Settings | None = None, store: BookingStore | None = No
 
 
 def serve(settings: Settings) -> None:
-    import threading
-
+    """The server process: engines loaded in the background (then the TTS cache filled), SIGTERM drains."""
     import uvicorn
 
-    from bot.services.factory import warm_up_tts
+    from bot.serving.process import DrainingServer
+    from bot.serving.tracing import setup_tracing, shutdown_tracing
 
-    # The flow's fixed lines are synthesized once, in the background, so the
-    # first callers' replies start from the TTS cache too.
-    threading.Thread(target=warm_up_tts, args=(settings,), name="tts-warm-up", daemon=True).start()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    if settings.tracing:
+        setup_tracing(settings)
+    app = create_app(settings, warm_up=True)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning",
+        # After the drain, connections still open (a load balancer's keep-alive) are not waited on for long.
+        timeout_graceful_shutdown=5,
+        ws_max_size=WEBSOCKET_MAX_BYTES,
+    )
+    try:
+        DrainingServer(config, app.state.drain).run()
+    finally:
+        if settings.tracing:
+            shutdown_tracing()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from bot.booking.migrations import MigrationFailed
 from bot.flowfile.cli import add_flows_commands
 from bot.settings import PROJECT_DIR, ConfigError, load_settings
 
@@ -19,8 +20,11 @@ DEMO_SCENARIO = PROJECT_DIR / "recordings" / "slot-by-slot"
 
 
 def _configure_logging(level: str) -> None:
+    from bot.telephony.caller_id import mask_numbers_in_logs
+
     logger.remove()
     logger.add(sys.stderr, level=level, format="{time:HH:mm:ss.SSS} {level: <7} {message}")
+    mask_numbers_in_logs()
 
 
 def _print_turn(turn) -> None:
@@ -63,13 +67,16 @@ async def _replay(
         return 2
     results = []
     calls_at_once = asyncio.Semaphore(1 if live else concurrency)
+    # A server at --url may check Twilio's signatures: with its token the calls dial through its signed webhook.
+    twilio_auth_token = os.environ.get("TWILIO_AUTH_TOKEN") if url else None
 
     async def run_one(scenario, media_url, report, recordings_dir):
         async with calls_at_once:
             if live:
                 print(f"\n=== {scenario.name}: {scenario.description}\n", flush=True)
             result = await replay_scenario(
-                scenario, media_url, report, recordings_dir=recordings_dir, on_turn=_print_turn if live else None
+                scenario, media_url, report, recordings_dir=recordings_dir, on_turn=_print_turn if live else None,
+                twilio_auth_token=twilio_auth_token,
             )
         results.append(result)
         _print_result(result, as_json)
@@ -175,6 +182,23 @@ def _desk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget(number: str) -> int:
+    """``forget +1555…``: everything personal about one caller's number, gone now (bot/booking/retention.py)."""
+    from bot.booking.retention import forget_caller
+    from bot.booking.store import BookingStore
+    from bot.telephony.caller_id import phone_number
+
+    if phone_number(number) is None:
+        print(f"error: forget: not a phone number in E.164 form (like +15551230001): {number!r}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    store = BookingStore(settings.db_path, settings.business)
+    removed = forget_caller(store, number, settings.recordings_dir)
+    store.close()
+    print(f"{number}: removed {removed}; its bookings stay, without a name, number or note, as counts for capacity")
+    return 0
+
+
 def _render_prompts(files: list[str]) -> int:
     from bot.booking.business import Business
     from bot.flowfile.syntax import find_flows
@@ -184,6 +208,30 @@ def _render_prompts(files: list[str]) -> int:
         business = Business.from_file(flow.with_suffix(".business.yaml"))
         written = render_prompts(flow, business)
         print(f"{flow}: wrote {', '.join(str(p) for p in written) or 'nothing (no line_trouble_prompts)'}")
+    return 0
+
+
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    """``backup PATH`` (online, while calls go on) and ``restore PATH`` (with the server stopped)."""
+    from bot.booking import backup
+
+    db_path = args.db or load_settings().db_path
+    try:
+        if args.command == "backup":
+            summary = backup.backup(db_path, args.path, force=args.force, keep=args.keep)
+            print(f"backed up {db_path} to {summary.path}: {summary.describe()}")
+            return 0
+        result = backup.restore(args.path, db_path, force=args.force)
+    except backup.BackupError as e:
+        print(f"{args.command} failed: {e}", file=sys.stderr)
+        return 1
+    if result.replaced:
+        print(f"the database as it was is kept in {result.replaced}")
+    print(f"restored {db_path} from {args.path}: {result.restored.describe()}")
+    if backup.newer_than_release(result.restored):
+        print("warning: the backup's schema is newer than this release's: it runs on it, but restore with the "
+              "release that made it when you can", file=sys.stderr)
+    print("start the server: it upgrades the schema if the backup is older than this release")
     return 0
 
 
@@ -228,8 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     understanding.add_argument("--now", default="2019-03-01T06:00:00", help="the calls' clock (SGD's today: 2019-03-01)")
     understanding.add_argument("--failures", action="store_true", help="print the transcript of each miss")
     understanding.add_argument("--json", action="store_true", help="the summary as one line of JSON")
+    backup = commands.add_parser("backup", help="copy the booking database while calls go on (SQLite's online backup)")
+    backup.add_argument("path", type=Path, metavar="PATH", help="the backup file, or a folder for bookings-<UTC time>.db")
+    backup.add_argument("--keep", type=int, metavar="N", help="with a folder: then delete all but the newest N backups")
+    restore = commands.add_parser("restore", help="replace the booking database with a backup (server stopped)")
+    restore.add_argument("path", type=Path, metavar="PATH", help="a file made by `backup`")
+    for command in (backup, restore):
+        command.add_argument("--db", type=Path, metavar="FILE", help="the booking database (default: BOT_DB_PATH)")
+        command.add_argument("--force", action="store_true",
+                             help="backup: replace PATH if it exists; restore: even while a server uses the database")
     flows = commands.add_parser("flows", help="check or draw flow files (flows/*.yaml)")
     add_flows_commands(flows)
+    forget = commands.add_parser("forget", help="remove one caller's personal data (their bookings stay, as counts)")
+    forget.add_argument("number", help="the caller's number in E.164 form, e.g. +15551230001")
     prompts = commands.add_parser("prompts", help="pre-rendered prompts for when no text-to-speech works")
     prompts.add_argument("action", choices=["render"], help="render: make each flow's prompts with Piper")
     prompts.add_argument("files", nargs="*", metavar="FILE", help="flow files (default: every flow in flows/)")
@@ -252,8 +311,14 @@ def main(argv: list[str] | None = None) -> int:
             serve(settings)
             return 0
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))
+        if args.command in ("backup", "restore"):
+            if args.command == "backup" and args.keep is not None and args.keep < 1:
+                parser.error("--keep must be at least 1")
+            return _backup_or_restore(args)
         if args.command == "flows":
             return args.run_flows(args)
+        if args.command == "forget":
+            return _forget(args.number)
         if args.command == "prompts":
             return _render_prompts(args.files)
         if args.command == "bench":
@@ -289,3 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
+    except MigrationFailed as e:
+        print(f"database error: {e}", file=sys.stderr)
+        return 1

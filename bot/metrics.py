@@ -57,6 +57,29 @@ class BotMetrics:
             " (redirected to BOT_OVERFLOW_URL, or told the lines are busy).",
             ["to"], registry=self.registry,
         )
+        self.refused = Counter(
+            "bot_refused", "Requests, media streams, calls and bookings refused (docs/security.md), by reason:"
+            " stream_unsigned, stream_bad_signature, stream_not_loopback, stream_token, stream_caller_parameter,"
+            " stream_handshake, stream_oversized, call_too_long, webhook_bad_signature, webhook_too_large,"
+            " requests_per_source, calls_per_number, bookings_per_number, booking_searches.",
+            ["reason"], registry=self.registry,
+        )
+        # Restarts (bot/serving/drain.py) and the store (bot/booking/store.py): what the alert rules in
+        # deploy/prometheus/alerts.yml watch besides latency, errors, fallbacks and turned-away calls.
+        self.draining = Gauge(
+            "bot_draining", "1 while this process drains for a restart (not ready, finishing its calls), else 0.",
+            registry=self.registry,
+        )
+        self.calls_handed_over = Counter(
+            "bot_calls_handed_over", "Calls still going when a drain's time was up, checkpointed and handed to"
+            " another server to resume (outcome=resumable), or cut because none could resume them (outcome=cut).",
+            ["outcome"], registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "bot_store_errors", "Writes to the booking database that failed: locked past the busy timeout"
+            " (nothing written, the caller is told), or a queued record (turn, checkpoint, figure) lost.",
+            ["kind"], registry=self.registry,
+        )
         self.errors = Counter(
             "bot_errors", "Errors, by the stage that reported them (stt, llm, tts, transport, pipeline, call).",
             ["stage"], registry=self.registry,

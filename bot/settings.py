@@ -86,8 +86,39 @@ class Settings(BaseSettings):
     # (another process's voice webhook) or told the lines are busy: a call too many slows every call.
     max_calls: int = Field(0, ge=0, le=10000, validation_alias="BOT_MAX_CALLS")
     overflow_url: str | None = Field(None, pattern=r"^https?://\S+$", validation_alias="BOT_OVERFLOW_URL")
+    # On SIGTERM (bot/serving/drain.py): /readyz fails at once but new calls are still taken this long, so
+    # the load balancer's health checks move on first; then new calls are turned away, the calls in
+    # progress may go on for BOT_DRAIN_SECS, and those still going are handed to another server to resume.
+    drain_notice_secs: float = Field(2.0, ge=0, le=60, validation_alias="BOT_DRAIN_NOTICE_SECS")
+    drain_secs: float = Field(90.0, ge=0, le=3600, validation_alias="BOT_DRAIN_SECS")
+    # OpenTelemetry traces (bot/serving/tracing.py): one per call, spans per turn and service, over OTLP/HTTP
+    tracing: bool = Field(False, validation_alias="BOT_TRACING")
+    otlp_endpoint: str = Field(
+        "http://localhost:4318", pattern=r"^https?://\S+$", validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    otlp_headers: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_HEADERS")
+    otel_service_name: str = Field("phone-booking-bot", validation_alias="OTEL_SERVICE_NAME")
+    # Abuse limits and keeping data (docs/security.md); a limit of 0 is no limit. A withheld number is one number.
+    calls_per_number_per_hour: int = Field(10, ge=0, le=10000, validation_alias="BOT_CALLS_PER_NUMBER_PER_HOUR")
+    bookings_per_number_per_day: int = Field(3, ge=0, le=10000, validation_alias="BOT_BOOKINGS_PER_NUMBER_PER_DAY")
+    requests_per_source_per_minute: int = Field(
+        120, ge=0, le=100000, validation_alias="BOT_REQUESTS_PER_SOURCE_PER_MINUTE"
+    )
+    max_call_secs: int = Field(900, ge=60, le=14400, validation_alias="BOT_MAX_CALL_SECS")
+    retention_days: int = Field(30, ge=1, le=3650, validation_alias="BOT_RETENTION_DAYS")
     allow_clock_override: bool = Field(False, validation_alias="BOT_ALLOW_CLOCK_OVERRIDE")
     log_level: str = Field("INFO", validation_alias="BOT_LOG_LEVEL")
+
+    # The staff dashboard (/dashboard, bot/dashboard/): staff log in with this password or BOT_ADMIN_TOKEN
+    staff_password: str | None = Field(None, min_length=8, validation_alias="BOT_STAFF_PASSWORD")
+    # Signs the dashboard's session cookies; unset: a new random key each start (everyone logs in again)
+    dashboard_secret: str | None = Field(None, min_length=32, validation_alias="BOT_DASHBOARD_SECRET")
+    dashboard_session_hours: float = Field(12.0, gt=0, le=720, validation_alias="BOT_DASHBOARD_SESSION_HOURS")
+    # Per-unit prices (US$) for the dashboard's estimated cost per call; a job on an embedded engine costs 0
+    price_phone_per_min: float = Field(0.0085, ge=0, le=10, validation_alias="BOT_PRICE_PHONE_PER_MIN")
+    price_stt_per_min: float = Field(0.0077, ge=0, le=10, validation_alias="BOT_PRICE_STT_PER_MIN")
+    price_tts_per_1k_chars: float = Field(0.030, ge=0, le=10, validation_alias="BOT_PRICE_TTS_PER_1K_CHARS")
+    price_llm_per_turn: float = Field(0.0004, ge=0, le=10, validation_alias="BOT_PRICE_LLM_PER_TURN")
 
     # Turn-taking and the embedded engines
     vad_stop_secs: float = Field(0.2, gt=0, le=2, validation_alias="BOT_VAD_STOP_SECS")

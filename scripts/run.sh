@@ -14,6 +14,9 @@ command -v "$PYTHON" >/dev/null || packages+=(python3.11)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3.11-venv)
 command -v flite >/dev/null || packages+=(flite)          # renders caller voices for scenarios
 command -v dot >/dev/null || packages+=(graphviz)         # draws flows: `python -m bot flows graph`
+# The dashboard's browser tests (tests/test_dashboard_browser.py) drive Debian's Chromium through its WebDriver.
+command -v chromium >/dev/null || packages+=(chromium)
+command -v chromedriver >/dev/null || packages+=(chromium-driver)
 # PyAudio (`python -m bot local`) builds from source: PortAudio's headers, a C compiler, Python's headers.
 dpkg -s portaudio19-dev >/dev/null 2>&1 || packages+=(portaudio19-dev)
 command -v gcc >/dev/null || packages+=(gcc)
@@ -24,6 +27,38 @@ if ((${#packages[@]})); then
     echo "Installing Debian packages: ${packages[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+# The deployment checks (tests/test_deploy_*.py) need Caddy (the TLS proxy), openssl (a local certificate),
+# promtool (Debian's prometheus package: the alert rules) and systemd-analyze (the units). Installed for
+# `test` only, without starting or enabling their services here (Debian's policy-rc.d says no meanwhile).
+if [ "${1:-demo}" = test ]; then
+    tools=()
+    command -v caddy >/dev/null || tools+=(caddy)
+    command -v openssl >/dev/null || tools+=(openssl)
+    command -v promtool >/dev/null || tools+=(prometheus)
+    command -v systemd-analyze >/dev/null || tools+=(systemd)   # checks deploy/systemd/ (systemd-analyze verify)
+    if ((${#tools[@]})); then
+        sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+        echo "Installing Debian packages for the deployment checks: ${tools[*]}"
+        no_start=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            no_start=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' | $sudo tee "$no_start" >/dev/null
+            $sudo chmod 755 "$no_start"
+        fi
+        $sudo apt-get update -qq
+        status=0
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null \
+            || status=$?
+        [ -z "$no_start" ] || $sudo rm -f "$no_start"
+        if [ -d /run/systemd/system ]; then
+            for unit in caddy prometheus; do
+                [[ " ${tools[*]} " == *" $unit "* ]] && $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
+            done
+        fi
+        [ "$status" -eq 0 ] || exit "$status"
+    fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

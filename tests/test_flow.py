@@ -49,7 +49,7 @@ def test_every_node_the_caller_hears_has_a_say_line():
 
 @pytest.fixture
 def flow_manager(store):
-    call = CallContext(call_sid="CAtest", caller="+15550100", store=store, clock=lambda: NOW)
+    call = CallContext(call_sid="CAtest", caller="+15550100", store=store, clock=lambda: NOW, caller_verified=True)
     return SimpleNamespace(state=initial_state(call))
 
 
@@ -152,7 +152,7 @@ async def test_a_cancellation_the_database_cannot_take_leaves_the_booking_in_pla
     store = BookingStore(tmp_path / "bookings.db", business, busy_timeout_ms=100)
     booking = seed(store)
     fm = SimpleNamespace(state=initial_state(CallContext(call_sid="CAtest", caller="+15550100", store=store,
-                                                         clock=lambda: NOW)))
+                                                         clock=lambda: NOW, caller_verified=True)))
     await tools.cancel_booking(fm)
     holder = sqlite3.connect(store.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

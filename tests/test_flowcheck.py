@@ -184,7 +184,7 @@ def test_tool_state_keys_are_found_in_the_source():
 
 def test_cli_check_exit_codes(capsys):
     assert main(["flows", "check", str(PROJECT / "flows" / "booking.yaml")]) == 0
-    assert capsys.readouterr().out.strip().endswith("booking.yaml: OK, 30 nodes, 13 tools (3 transition-only)")
+    assert capsys.readouterr().out.strip().endswith("booking.yaml: OK, 33 nodes, 13 tools (3 transition-only)")
     assert main(["flows", "check", str(FIXTURES / "missing_tool.yaml")]) == 1
     out = capsys.readouterr().out
     assert f"missing_tool.yaml:{line_of('missing_tool.yaml', '# expect')}: node 'start'" in out

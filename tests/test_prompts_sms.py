@@ -61,7 +61,8 @@ def test_with_no_voice_the_caller_hears_the_prompts_and_gets_the_confirmation_by
                 sms_from=SMS_FROM,
             )
             async with in_process_server(settings) as (url, store):
-                result = await replay_scenario(SCENARIO, url, store_reports(store), recordings_dir=tmp_path / "calls")
+                result = await replay_scenario(SCENARIO, url, store_reports(store), recordings_dir=tmp_path / "calls",
+                                               twilio_auth_token="secret")
                 return result, store.bookings_made(result.call_sid), store.call_faults(result.call_sid)
 
     result, made, faults = asyncio.run(call())

@@ -18,12 +18,13 @@ def client(tmp_path, **settings) -> TestClient:
     return TestClient(create_app(load_settings(db_path=tmp_path / "b.db", **settings)))
 
 
-def test_webhook_answers_twiml_that_streams_to_our_websocket_with_the_caller(tmp_path):
+def test_webhook_answers_twiml_that_streams_to_our_websocket_with_a_stream_token_not_the_caller(tmp_path):
     response = client(tmp_path).post("/twilio/voice", data=FORM)
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
     stream = ET.fromstring(response.text).find("./Connect/Stream")
     assert stream.get("url") == "ws://testserver/twilio/media"
-    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"caller": "+15551230001"}
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert list(parameters) == ["stream_token"] and "+15551230001" not in response.text
 
 
 def test_public_url_makes_a_secure_stream_url(tmp_path):

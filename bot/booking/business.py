@@ -13,8 +13,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.booking import spoken
 from bot.booking.facts import Facts
 
+# Closed dates this close are mentioned with the week's opening hours.
+SOON_DAYS = 14
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -67,6 +70,22 @@ class LineWords(BaseModel):
     lines_busy: str = "Sorry, all our lines are busy right now. Please call back in a few minutes. Goodbye!"
     # The name a keypad booking is made under (a name cannot be typed).
     keypad_name: str = "Keypad Caller"
+
+
+def _plural(weekday: str) -> str:
+    return weekday.capitalize() + "s"
+
+
+def _times(sittings: list[Sitting]) -> str:
+    return spoken.spoken_list(
+        [f"from {spoken.spoken_time(s.first_seating)} to {spoken.spoken_time(s.last_seating)}" for s in sittings]
+    )
+
+
+def _span(days: list[str]) -> str:
+    """'Friday', 'Tuesday and Wednesday', 'Tuesday to Thursday'."""
+    names = [d.capitalize() for d in days]
+    return names[0] if len(names) == 1 else f"{names[0]} {'and' if len(names) == 2 else 'to'} {names[-1]}"
 
 
 class Business(BaseModel):
@@ -139,3 +158,32 @@ class Business(BaseModel):
                 times.append(moment.time())
                 moment += step
         return times
+
+    def hours_said(self, day: dt.date | None, today: dt.date) -> str:
+        """The opening hours in the business's words: for one day when the caller named one, else the week."""
+        words = self.facts.hours_words
+        if day is not None:
+            if day in self.closed_dates:
+                return words.closed_date.format(date=spoken.spoken_day(day, today))
+            weekday = f"{day:%A}".lower()
+            sittings = self.hours[weekday]
+            if not sittings:
+                return words.closed_day.format(day=_plural(weekday))
+            return words.day.format(day=_plural(weekday), times=_times(sittings))
+        spans: list[tuple[list[str], str]] = []  # runs of weekdays with the same hours
+        closed: list[str] = []
+        for weekday, sittings in self.hours.items():  # in weekday order, Monday first
+            if not sittings:
+                closed.append(_plural(weekday))
+            elif spans and spans[-1][1] == _times(sittings):
+                spans[-1][0].append(weekday)
+            else:
+                spans.append(([weekday], _times(sittings)))
+        week = spoken.spoken_list([f"{_span(days)} {times}" for days, times in spans])
+        text = words.week.format(times=week)
+        if closed:
+            text += " " + words.closed_day.format(day=spoken.spoken_list(closed))
+        soon = [d for d in self.closed_dates if today <= d <= today + dt.timedelta(days=SOON_DAYS)]
+        if soon:
+            text += " " + words.closed_date.format(date=spoken.spoken_list([spoken.spoken_day(d, today) for d in soon]))
+        return text

@@ -3,7 +3,8 @@
 The owner writes the facts (``facts:`` in ``flows/<flow>.business.yaml``): one
 short spoken answer per kind of question (address, parking, dietary options,
 ...) and any number of their own questions and answers. Opening hours are never
-written there: they are said from ``hours`` and ``closed_dates``.
+written there: they are said from ``hours`` and ``closed_dates``
+(:meth:`bot.booking.business.Business.hours_said`, in :class:`HoursWords`).
 
 :func:`answer_question` matches a caller's question to a fact by the words
 callers use for each kind (:mod:`bot.dialogue.questions`) and,
@@ -13,22 +14,15 @@ fact answers gets an honest "I don't know", never a guess.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rapidfuzz import fuzz
 
-from bot.booking import spoken
 from bot.dialogue.questions import CUES, cue_scores
 
-SOON_DAYS = 14  # closed dates this close are mentioned with the week's hours
 FAQ_MATCH = 75  # rapidfuzz token_set_ratio, 0-100, from which an owner's question counts as asked
-
-if TYPE_CHECKING:
-    from bot.booking.business import Business, Sitting
 
 
 class OwnerAnswer(BaseModel):
@@ -144,49 +138,3 @@ def answer_question(question: str, facts: Facts, hours: Callable[[], str]) -> An
     if not found:
         return Answer(facts.unknown, None)
     return Answer(" ".join(dict.fromkeys(text for _, text in found)), ", ".join(fact for fact, _ in found))
-
-
-def _plural(weekday: str) -> str:
-    return weekday.capitalize() + "s"
-
-
-def _times(sittings: list[Sitting]) -> str:
-    return spoken.spoken_list(
-        [f"from {spoken.spoken_time(s.first_seating)} to {spoken.spoken_time(s.last_seating)}" for s in sittings]
-    )
-
-
-def _span(days: list[str]) -> str:
-    """'Friday', 'Tuesday and Wednesday', 'Tuesday to Thursday'."""
-    names = [d.capitalize() for d in days]
-    return names[0] if len(names) == 1 else f"{names[0]} {'and' if len(names) == 2 else 'to'} {names[-1]}"
-
-
-def hours_answer(business: Business, day: dt.date | None, today: dt.date) -> str:
-    """The opening hours in the business's words: for one day when the caller named one, else the week."""
-    words = business.facts.hours_words
-    if day is not None:
-        if day in business.closed_dates:
-            return words.closed_date.format(date=spoken.spoken_day(day, today))
-        weekday = f"{day:%A}".lower()
-        sittings = business.hours[weekday]
-        if not sittings:
-            return words.closed_day.format(day=_plural(weekday))
-        return words.day.format(day=_plural(weekday), times=_times(sittings))
-    spans: list[tuple[list[str], str]] = []  # runs of weekdays with the same hours
-    closed: list[str] = []
-    for weekday, sittings in business.hours.items():  # in weekday order, Monday first
-        if not sittings:
-            closed.append(_plural(weekday))
-        elif spans and spans[-1][1] == _times(sittings):
-            spans[-1][0].append(weekday)
-        else:
-            spans.append(([weekday], _times(sittings)))
-    week = spoken.spoken_list([f"{_span(days)} {times}" for days, times in spans])
-    text = words.week.format(times=week)
-    if closed:
-        text += " " + words.closed_day.format(day=spoken.spoken_list(closed))
-    soon = [d for d in business.closed_dates if today <= d <= today + dt.timedelta(days=SOON_DAYS)]
-    if soon:
-        text += " " + words.closed_date.format(date=spoken.spoken_list([spoken.spoken_day(d, today) for d in soon]))
-    return text

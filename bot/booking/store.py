@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,10 @@ from typing import Any, TypeVar
 import sqlite_utils
 from loguru import logger
 
+from bot.booking.backup import backup_before_upgrade
 from bot.booking.business import Business
+from bot.booking.migrations import SQLiteSchema, migrate, sqlite_version
+from bot.metrics import METRICS
 
 # No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
 CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
@@ -52,6 +55,10 @@ class BookingNotFound(Exception):
 
 class StoreUnavailable(Exception):
     """The database could not be written (another writer held it past the busy timeout): nothing was."""
+
+
+class BookingLimitReached(Exception):
+    """The caller's number has made as many bookings as one number may in a day: nothing was booked."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ def _iso_ago(secs: float) -> str:
 
 def _log_failure(what: str, done: Future) -> None:
     if done.exception() is not None:
+        METRICS.store_errors.labels(kind="record_lost").inc()
         logger.opt(exception=done.exception()).error(f"{what}: not stored")
 
 
@@ -154,102 +162,23 @@ class BookingStore:
         self._writer.submit(work, *args, **kwargs).add_done_callback(partial(_log_failure, work.__name__))
 
     def _create_tables(self) -> None:
-        db = self.db
-        db["bookings"].create(
-            {
-                "id": int,
-                "code": str,
-                "status": str,
-                "name": str,
-                "party_size": int,
-                "date": str,
-                "time": str,
-                "caller": str,
-                "call_sid": str,
-                "notes": str,
-                "created_at": str,
-                "updated_at": str,
-            },
-            pk="id",
-            not_null={"code", "status", "name", "party_size", "date", "time"},
-            if_not_exists=True,
-        )
-        db["bookings"].create_index(["code"], unique=True, if_not_exists=True)
-        db["bookings"].create_index(["date", "status"], if_not_exists=True)
-        db["bookings"].create_index(["caller", "status"], if_not_exists=True)
-        db["booking_history"].create(
-            {
-                "id": int,
-                "booking_id": int,
-                "action": str,
-                "call_sid": str,
-                "at": str,
-                "before": str,
-                "after": str,
-            },
-            pk="id",
-            foreign_keys=[("booking_id", "bookings", "id")],
-            if_not_exists=True,
-        )
-        db["calls"].create(
-            {
-                "call_sid": str,
-                "caller": str,
-                "started_at": str,
-                "ended_at": str,
-                "outcome": str,
-                "booking_id": int,
-            },
-            pk="call_sid",
-            if_not_exists=True,
-        )
-        db["call_turns"].create(
-            {
-                "id": int,
-                "call_sid": str,
-                "turn": int,
-                "caller_heard": str,
-                "bot_said": str,
-                "at": str,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        db["call_turns"].create_index(["call_sid", "turn"], if_not_exists=True)
-        db["messages"].create(
-            {"id": int, "call_sid": str, "caller": str, "name": str, "callback_number": str, "reason": str, "at": str,
-             "audio_path": str},
-            pk="id",
-            if_not_exists=True,
-        )
-        if "audio_path" not in db["messages"].columns_dict:  # a voicemail's recording; databases from before it
-            db["messages"].add_column("audio_path", str)
-        # One row per caller turn: moments and stages in ms (processors/latency.py).
-        db["turn_latency"].create(
-            {"id": int, "call_sid": str, "turn": int, "at": str, "caller_stopped_at": float,
-             "voice_to_voice_ms": float, **dict.fromkeys(TURN_LATENCY_FIGURES, float), "breakdown": str},
-            pk="id",
-            if_not_exists=True,
-        )
-        db["turn_latency"].create_index(["call_sid", "turn"], if_not_exists=True)
-        # One row per fallback that fired: a cloud provider failed and the embedded engine took over.
-        db["call_faults"].create(
-            {"id": int, "call_sid": str, "job": str, "provider": str, "reason": str, "fallback": str, "at": str},
-            pk="id",
-            if_not_exists=True,
-        )
-        # One row per question a caller asked about the business, and the fact that answered it (none: unknown).
-        db["call_questions"].create(
-            {"id": int, "call_sid": str, "question": str, "fact": str, "at": str}, pk="id", if_not_exists=True
-        )
-        db["call_questions"].create_index(["call_sid"], if_not_exists=True)
-        # Where each call stands in its flow, so a call whose media stream drops can
-        # pick up there (bot/call/resume.py); interrupted_at is set while the line is down.
-        db["call_resume"].create(
-            {"call_sid": str, "node": str, "state": str, "messages": str, "saved_at": str, "interrupted_at": str},
-            pk="call_sid",
-            if_not_exists=True,
-        )
+        """Bring the database to this release's schema: every schema change is a migration in
+        ``bot/booking/migrations.py`` (applied in one transaction; an existing database is copied first)."""
+        conn = self.db.conn
+
+        def keep_a_copy(current: int, latest: int) -> None:
+            if str(self.path) != ":memory:":
+                backup_before_upgrade(conn, self.path, current, latest)
+
+        migrate(SQLiteSchema(conn), before_upgrade=keep_a_copy)
+
+    def schema_version(self) -> int:
+        """The database's schema version (a cheap read: the readiness check's "store reachable")."""
+        return sqlite_version(self.db.conn)
+
+    def close(self) -> None:
+        """Finish the queued writes (checkpoints, turns) and stop the writer thread."""
+        self._writer.shutdown(wait=True)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
@@ -259,6 +188,7 @@ class BookingStore:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
+                METRICS.store_errors.labels(kind="locked").inc()
                 raise StoreUnavailable(str(e)) from e
             try:
                 yield self.db
@@ -266,6 +196,11 @@ class BookingStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def write_transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+        """An immediate write transaction, for a module with its own rules about what is kept
+        (bot/booking/retention.py); run it on the writer thread (:meth:`run`)."""
+        return self._write()
 
     # Capacity
 
@@ -301,9 +236,19 @@ class BookingStore:
         caller: str | None,
         call_sid: str | None,
         notes: str | None = None,
+        staff: str | None = None,
+        limit_per_caller: int = 0,
     ) -> Booking:
-        """Book atomically, or raise :class:`SlotUnavailable` and write nothing."""
+        """Book atomically, or raise :class:`SlotUnavailable` and write nothing.
+
+        ``staff`` names who on staff made it (the dashboard); a call's booking has its ``call_sid`` instead.
+        ``limit_per_caller`` (0: none): the bookings a call's number may make in 24 hours, counted in
+        the same transaction, so calls racing from one number (in any process) cannot pass it; a
+        withheld number is one number. Past it: :class:`BookingLimitReached`.
+        """
         with self._write() as db:
+            if limit_per_caller and call_sid and self.bookings_by_caller(caller) >= limit_per_caller:
+                raise BookingLimitReached(f"{limit_per_caller} bookings in 24 hours")
             if not self.has_room(date, time, party_size):
                 raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
             now = _now_iso()
@@ -321,10 +266,17 @@ class BookingStore:
                 "updated_at": now,
             }
             booking_id = db["bookings"].insert(row).last_pk
-            self._history(db, booking_id, "created", call_sid, None, row)
+            self._history(db, booking_id, "created", call_sid, None, row, staff)
             if call_sid:
                 db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
         return self.get(booking_id)
+
+    def bookings_by_caller(self, caller: str | None) -> int:
+        """Bookings made by calls from ``caller`` (None: withheld) in the last 24 hours, cancelled ones too."""
+        return self.db.execute(
+            "select count(*) from bookings where caller is ? and call_sid is not null and created_at > ?",
+            [caller, _iso_ago(24 * 3600)],
+        ).fetchone()[0]
 
     def _new_code(self) -> str:
         while True:
@@ -340,6 +292,7 @@ class BookingStore:
         call_sid: str | None,
         before: dict | None,
         after: dict | None,
+        staff: str | None = None,
     ) -> None:
         db["booking_history"].insert(
             {
@@ -349,6 +302,7 @@ class BookingStore:
                 "at": _now_iso(),
                 "before": json.dumps(before) if before else None,
                 "after": json.dumps(after) if after else None,
+                "staff": staff,
             }
         )
 
@@ -360,6 +314,7 @@ class BookingStore:
         date: dt.date,
         time: dt.time,
         call_sid: str | None,
+        staff: str | None = None,
     ) -> Booking:
         """Move or resize a booking atomically; its own seats do not count against it."""
         with self._write() as db:
@@ -375,19 +330,19 @@ class BookingStore:
                 "updated_at": _now_iso(),
             }
             db["bookings"].update(booking_id, change)
-            self._history(db, booking_id, "changed", call_sid, before, before | change)
+            self._history(db, booking_id, "changed", call_sid, before, before | change, staff)
             if call_sid:
                 db["calls"].upsert({"call_sid": call_sid, "booking_id": booking_id}, pk="call_sid")
         return self.get(booking_id)
 
-    def cancel_booking(self, booking_id: int, *, call_sid: str | None) -> Booking:
+    def cancel_booking(self, booking_id: int, *, call_sid: str | None, staff: str | None = None) -> Booking:
         with self._write() as db:
             before = db["bookings"].get(booking_id)
             if before["status"] != "confirmed":
                 raise BookingNotFound(booking_id)
             change = {"status": "cancelled", "updated_at": _now_iso()}
             db["bookings"].update(booking_id, change)
-            self._history(db, booking_id, "cancelled", call_sid, before, before | change)
+            self._history(db, booking_id, "cancelled", call_sid, before, before | change, staff)
         return self.get(booking_id)
 
     def upcoming_bookings(
@@ -436,6 +391,11 @@ class BookingStore:
                 }
             ).last_pk
 
+    def mark_message_done(self, message_id: int, *, staff: str | None, done: bool = True) -> None:
+        """Staff have dealt with a message (called back), or, ``done=False``, not after all."""
+        with self._write() as db:
+            db["messages"].update(message_id, {"done_at": _now_iso() if done else None, "done_by": staff if done else None})
+
     def get(self, booking_id: int) -> Booking:
         try:
             return Booking.from_row(self.db["bookings"].get(booking_id))
@@ -458,6 +418,12 @@ class BookingStore:
             db["calls"].upsert(
                 {"call_sid": call_sid, "ended_at": _now_iso(), "outcome": outcome}, pk="call_sid"
             )
+
+    def note_call_wanted(self, call_sid: str, wanted: str | None) -> None:
+        """What the caller came for ("booking", "change", "cancel", ...): the dashboard's booking success rate."""
+        if wanted:
+            with self._write() as db:
+                db.execute("update calls set wanted = ? where call_sid = ?", [wanted, call_sid])
 
     def call_is_over(self, call_sid: str) -> bool:
         """Whether the call has a row and it has ended."""
@@ -510,6 +476,26 @@ class BookingStore:
                 db.execute("update calls set ended_at = ?, outcome = 'dropped' where call_sid = ?", [_now_iso(), sid])
                 db.execute("update call_resume set interrupted_at = null where call_sid = ?", [sid])
         return sids
+
+    # Stream tokens: a call the signed webhook let in, redeemed once by its media stream (bot/telephony/stream_auth.py)
+
+    def add_stream_token(
+        self, token: str, call_sid: str, caller: str | None, stir_verstat: str | None, ttl_secs: float
+    ) -> None:
+        with self._write() as db:
+            db.execute("delete from stream_tokens where expires_at <= ?", [_now_iso()])
+            db["stream_tokens"].insert({"token": token, "call_sid": call_sid, "caller": caller,
+                                        "stir_verstat": stir_verstat, "expires_at": _iso_ago(-ttl_secs)})
+
+    def take_stream_token(self, token: str, call_sid: str) -> dict[str, Any] | None:
+        """Who the webhook saw calling, if ``token`` is ``call_sid``'s and unexpired; the token is gone after this."""
+        with self._write() as db:
+            row = db.execute(
+                "select caller, stir_verstat from stream_tokens where token = ? and call_sid = ? and expires_at > ?",
+                [token, call_sid, _now_iso()],
+            ).fetchone()
+            db.execute("delete from stream_tokens where token = ?", [token])
+        return {"caller": row[0], "stir_verstat": row[1]} if row else None
 
     def next_turn(self, call_sid: str) -> int:
         """The number the call's next transcript turn gets (a resumed call goes on counting)."""

@@ -23,11 +23,14 @@ from bot.booking import availability, facts, spoken
 from bot.booking.availability import Problem, Slot
 from bot.booking.store import (
     Booking,
+    BookingLimitReached,
     BookingNotFound,
     SlotUnavailable,
     StoreUnavailable,
 )
 from bot.call.context import CALL_STATE_KEY, CallContext
+from bot.metrics import METRICS
+from bot.telephony.caller_id import masked
 
 # What the node after each problem asks the caller for again.
 _PROBLEM_ASKS = {
@@ -40,6 +43,9 @@ _PROBLEM_ASKS = {
     Problem.TIME_FULL: "time",
 }
 MAX_TEXT_LENGTH = 200
+# Searches by code or name and day that may find nothing in one call before it goes to staff:
+# a caller who really has a booking gets there sooner or later; one guessing others' does not.
+MAX_FAILED_SEARCHES = 3
 Result = tuple[dict, Any]
 
 
@@ -167,6 +173,7 @@ async def collect_booking(
     time: str | None = None,
     name: str | None = None,
     special_request: str | None = None,
+    later_by_minutes: int | None = None,
 ) -> Result:
     """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time, name or a special request (or corrects one), passing only what they said.
 
@@ -175,9 +182,16 @@ async def collect_booking(
         date: The day, as YYYY-MM-DD (resolve words like "tomorrow" or "Friday" using today's date).
         time: The time in 24-hour HH:MM (dinner times like "seven" mean 19:00).
         name: The name the booking is under.
-        special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access.
+        special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access. Never a question they ask.
+        later_by_minutes: To move the time already given by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
     """
-    _merge(_draft(flow_manager), party_size=party_size, date=date, time=time, name=name, special_request=special_request)
+    draft = _draft(flow_manager)
+    _merge(draft, party_size=party_size, date=date, time=time, name=name, special_request=special_request)
+    if later_by_minutes and not time and "time" in draft and isinstance(later_by_minutes, int):
+        day = dt.date(2000, 1, 1)  # any day: only the clock moves, and never past midnight
+        moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
+        if moved.date() == day:
+            draft["time"] = moved.strftime("%H:%M")
     result = _next_step(flow_manager)
     logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
@@ -206,8 +220,14 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
         else:
             made = await call.store.run(
                 call.store.create_booking,
-                name=draft["name"], caller=call.caller, call_sid=call.call_sid, notes=draft.get("note"), **slot
+                name=draft["name"], caller=call.caller, call_sid=call.call_sid, notes=draft.get("note"),
+                limit_per_caller=call.bookings_per_number, **slot
             )
+    except BookingLimitReached:
+        METRICS.refused.labels(reason="bookings_per_number").inc()
+        logger.warning(f"{call.call_sid}: refused a booking: {masked(call.caller)} has made "
+                       f"{call.bookings_per_number} in the last 24 hours")
+        return {"next": "too_many_bookings", "expecting": None}, TRANSITION_IN_YAML
     except SlotUnavailable:
         # Another call took the last seats between the read-back and now.
         return _next_step(flow_manager), TRANSITION_IN_YAML
@@ -236,7 +256,6 @@ def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
     call, state = call_of(flow_manager), flow_manager.state
     purpose = state.get("purpose", "check")
     if not matches:
-        state["search_failures"] = state.get("search_failures", 0) + 1
         return {"next": "not_found", "expecting": "name", "found": 0}
     if len(matches) > 1:
         state["candidates"] = [b.id for b in matches]
@@ -259,7 +278,11 @@ async def _start(flow_manager: FlowManager, purpose: str) -> Result:
     state["purpose"] = purpose
     for key in ("candidates", "changing", "found_id"):
         state.pop(key, None)
-    matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller) if call.caller else []
+    if not (call.caller and call.caller_verified):
+        # A number that may be spoofed finds nothing, and says nothing of whether it has bookings:
+        # the caller gives the code, or the name and the day (find_booking).
+        return {"next": "verify", "expecting": "name"}, TRANSITION_IN_YAML
+    matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller)
     return _found(flow_manager, matches), TRANSITION_IN_YAML
 
 
@@ -294,15 +317,31 @@ async def find_booking(
     call, state = call_of(flow_manager), flow_manager.state
     today, day = call.now().date(), _valid_date(date)
     code = (confirmation_code or "").replace(" ", "").upper() or None
+    if state.get("search_failures", 0) >= MAX_FAILED_SEARCHES:
+        return _search_limit(call), TRANSITION_IN_YAML
     if code:
         matches = call.store.upcoming_bookings(today, code=code)
-    elif state.get("candidates") and day:
+    elif state.get("candidates") and day:  # several found (a verified number's, or one name and day's): which day
         matches = [b for b in map(call.store.get, state["candidates"]) if b.date == day]
-    elif name:
-        matches = call.store.upcoming_bookings(today, name=name, date=day)
+    elif name and day:  # a name alone is no proof: anyone may know it
+        # Every word said must be in the booking's name: "Lee" finds Ann Lee, "Ann Smith" does not.
+        said = set(name.lower().split())
+        matches = [b for b in call.store.upcoming_bookings(today, name=name, date=day)
+                   if said <= set(b.name.lower().split())]
     else:
-        return {"next": "not_found", "expecting": "name", "found": 0}, TRANSITION_IN_YAML
+        return {"next": "verify", "expecting": "date" if name else "name", "found": 0}, TRANSITION_IN_YAML
+    if not matches:
+        state["search_failures"] = state.get("search_failures", 0) + 1
+        if state["search_failures"] >= MAX_FAILED_SEARCHES:
+            return _search_limit(call), TRANSITION_IN_YAML
     return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+def _search_limit(call: CallContext) -> dict:
+    """No more searches on this call: the flow hands the caller to staff."""
+    METRICS.refused.labels(reason="booking_searches").inc()
+    logger.warning(f"{call.call_sid}: {MAX_FAILED_SEARCHES} searches found no booking; no more on this call")
+    return {"next": "search_limit", "expecting": None, "found": 0}
 
 
 async def confirm_cancel(flow_manager: FlowManager, confirmed: bool) -> Result:
@@ -334,7 +373,7 @@ async def answer_question(flow_manager: FlowManager, question: str, date: str | 
     call = call_of(flow_manager)
     business = call.business
     answer = facts.answer_question(
-        question, business.facts, lambda: facts.hours_answer(business, _valid_date(date), call.now().date())
+        question, business.facts, lambda: business.hours_said(_valid_date(date), call.now().date())
     )
     logger.info(f"{call.call_sid}: question {question!r} -> {answer.fact or 'no fact'}")
     call.store.run_soon(call.store.record_question, call.call_sid, _valid_text(question, limit=300) or "?", answer.fact)

@@ -26,6 +26,10 @@ class CallContext:
     clock: Callable[[], dt.datetime] = field(default=dt.datetime.now)
     transfer: StaffTransfer | None = None  # set when calls may be put through to staff
     voicemail: VoicemailRecorder | None = None  # the call's recorder, when the flow may take a voicemail
+    # Caller ID can be spoofed: only a number the network vouched for (STIR/SHAKEN "A") finds bookings by itself.
+    caller_verified: bool = False
+    # New bookings one number may make in 24 hours (0: no limit; BOT_BOOKINGS_PER_NUMBER_PER_DAY).
+    bookings_per_number: int = 0
 
     @property
     def business(self) -> Business:

@@ -17,6 +17,7 @@ from fastapi import WebSocket
 from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.flows import Flow, FlowConfig, FlowManager
+from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -41,13 +42,21 @@ from pipecat.workers.runner import WorkerRunner
 from bot.audio import PHONE_RATE
 from bot.booking import spoken, tools
 from bot.call.context import CALL_STATE_KEY, CallContext
+from bot.call.handover import Handover
+from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
 from bot.call.worker import CallWorker
 from bot.metrics import METRICS
+from bot.dialogue.listening import SecondHearing
 from bot.services.factory import build_services, stages_of
 from bot.services.vad import InlineSileroVADAnalyzer
+from bot.serving.drain import Drain
 from bot.settings import Settings
-from bot.telephony.media_stream import SafeTwilioFrameSerializer, StreamStart
+from bot.telephony.media_stream import (
+    SafeTwilioFrameSerializer,
+    SizeLimitedSocket,
+    StreamStart,
+)
 from bot.telephony.sms import text_confirmations
 from processors.end_of_call import EndAfterSpeech
 from processors.fallbacks import FaultLog
@@ -101,6 +110,17 @@ def call_outcome(flow_manager: FlowManager) -> str:
     return "booked" if "booking_id" in flow_manager.state else flow_manager.current_node or "ended"
 
 
+def call_wanted(flow_manager: FlowManager) -> str | None:
+    """What the caller came for, from the flow state: "booking" once a new booking's draft was started
+    (collect_booking), "change", "cancel" or "check" for an existing one; None when neither."""
+    state = flow_manager.state
+    if state.get("changing"):
+        return "change"
+    if "booking" in state:
+        return "booking"
+    return state.get("purpose")
+
+
 def start_flow(
     settings: Settings,
     call: CallContext,
@@ -145,23 +165,41 @@ def _write_recording(path: Path, audio: bytes, sample_rate: int, channels: int) 
         out.writeframes(audio)
 
 
+def _hear_again_what_was_asked(stt: object, context: LLMContext, call: CallContext) -> None:
+    """The local Whisper hears a turn again when it gave nothing for the value the bot asked for."""
+    hearing = SecondHearing(lambda: [m for m in context.get_messages() if isinstance(m, dict)], lambda: call.now().date())
+    for service in [stt, *getattr(stt, "services", [])]:
+        if hasattr(service, "second_hearing"):  # the local Whisper (bot/services/whisper_stt.py)
+            service.second_hearing = hearing
+
+
 async def run_call(
-    websocket: WebSocket, start: StreamStart, call: CallContext, settings: Settings, resumed: dict | None = None
+    websocket: WebSocket,
+    start: StreamStart,
+    call: CallContext,
+    settings: Settings,
+    resumed: dict | None = None,
+    *,
+    drain: Drain | None = None,
 ) -> CallTranscript:
     """Run one call's media stream until it ends; return its transcript.
 
     ``resumed`` is the checkpoint of a call whose earlier stream dropped
     (:meth:`BookingStore.take_resumable`): the call goes on from there. A
     stream that drops leaves the call open for ``BOT_RESUME_GRACE_SECS``.
+    ``drain`` is the server's (bot/serving/drain.py): when it stops for a
+    restart, a call still going is handed to another server to resume.
     """
     serializer = _serializer(settings, start)
+    socket = SizeLimitedSocket(websocket, start.call_sid)
     transport = FastAPIWebsocketTransport(
-        websocket=websocket,
+        websocket=socket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
             add_wav_header=False,
             serializer=serializer,
+            session_timeout=settings.max_call_secs,  # then on_session_timeout ends the call
         ),
     )
     # With a cloud provider configured, each job is a failover switcher: cloud first, embedded engine second.
@@ -169,6 +207,7 @@ async def run_call(
     texter = settings.confirmation_texter
     stt, llm, tts = build_services(settings, call.clock, faults, can_text=bool(texter and call.caller))
     context = LLMContext(resumed["messages"] if resumed else None)
+    _hear_again_what_was_asked(stt, context, call)
     aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
     keypad = KeypadFallback.build(
         stt, context, call.business.line, lambda: call.now().date(),
@@ -203,6 +242,8 @@ async def run_call(
             enable_metrics=True,
         ),
         conversation_id=start.call_sid,
+        tracing=settings.tracing,  # one OpenTelemetry trace per call (bot/serving/tracing.py)
+        additional_span_attributes={"call.resumed": bool(resumed)},
     )
     transcript = CallTranscript(start.call_sid, call.store, first_turn=call.store.next_turn(start.call_sid))
     transcript.attach(aggregators)
@@ -219,6 +260,12 @@ async def run_call(
         flow_manager.state.update(resumed["state"])
     checkpoints = CallCheckpoints(start.call_sid, call.store, flow_manager, context)
     checkpoints.attach(aggregators)
+    # On a restart, a call still going is handed to another server at a quiet moment (bot/call/handover.py).
+    handover = Handover(
+        start.call_sid, call.store, checkpoints, worker, resumable=settings.resume_grace_secs > 0,
+        node_of=lambda: flow_manager.current_node, recording_voicemail=lambda: bool(call.voicemail.recording),
+    )
+    handover.attach(aggregators)
     # A resumed call's later streams are recorded beside its first.
     part = f"-{start.stream_sid}" if resumed else ""
     recording = settings.recordings_dir / f"{start.call_sid}{part}.wav"
@@ -232,8 +279,15 @@ async def run_call(
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport, _client):
         nonlocal line_cut
-        line_cut = not serializer.stopped  # closed without Twilio's "stop": the line dropped, nobody hung up
+        # Closed without Twilio's "stop", and not by us: the line dropped, nobody hung up.
+        line_cut = not serializer.stopped and socket.refused is None
         await worker.cancel()
+
+    @transport.event_handler("on_session_timeout")
+    async def on_session_timeout(_transport, _client):
+        METRICS.refused.labels(reason="call_too_long").inc()
+        logger.warning(f"{start.call_sid}: the call reached BOT_MAX_CALL_SECS ({settings.max_call_secs} s); ending it")
+        await worker.queue_frame(EndFrame())
 
     @recorder.event_handler("on_audio_data")
     async def on_audio_data(_recorder, audio, sample_rate, num_channels):
@@ -243,6 +297,8 @@ async def run_call(
         await call.store.run(call.store.call_started, start.call_sid, call.caller)
     booked_before = call.store.bookings_made(start.call_sid)
     METRICS.call_started()
+    ON_THE_LINE.started(start.call_sid, call.caller, lambda: flow_manager.current_node)
+    call_over = drain.register(start.call_sid, handover) if drain else lambda: None
     outcome = "error"
     try:
         runner = WorkerRunner(handle_sigint=False)
@@ -250,10 +306,16 @@ async def run_call(
         await runner.run()
         outcome = call_outcome(flow_manager)
     finally:
+        handover.over = True
+        call_over()
+        line_cut = line_cut or handover.handed_over
         latency.close()
+        call.store.run_soon(call.store.note_call_wanted, start.call_sid, call_wanted(flow_manager))
         if call.voicemail.recording:  # most callers hang up straight after their message
             await tools.keep_voicemail(call, "(the caller hung up while leaving it)")
-        if line_cut and settings.resume_grace_secs > 0 and flow_manager.current_node:
+        if handover.handed_over and handover.resumable:
+            outcome = "handed_over"  # checkpointed and marked interrupted before its stream closed
+        elif line_cut and settings.resume_grace_secs > 0 and flow_manager.current_node:
             outcome = "interrupted"
             checkpoints.save()
             await call.store.run(call.store.call_interrupted, start.call_sid)
@@ -265,5 +327,6 @@ async def run_call(
                 await text_confirmations(call, texter, faults)
             await call.store.run(call.store.call_ended, start.call_sid, outcome)
         METRICS.call_ended(outcome, bookings=call.store.bookings_made(start.call_sid) - booked_before)
+        ON_THE_LINE.ended(start.call_sid, outcome)
         logger.info(f"{start.call_sid}: call ended ({outcome}) at {dt.datetime.now():%H:%M:%S}")
     return transcript

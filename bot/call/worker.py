@@ -6,7 +6,8 @@ a call's CPU (docs/load.md, "Where the CPU goes"). Three of its defaults cost a
 phone line without serving it:
 
 - the RTVI processor and observer (a phone has no RTVI client);
-- the turn-tracking observer (turns are measured by ``processors/latency.py``);
+- the turn-tracking observer (turns are measured by ``processors/latency.py``), unless
+  ``BOT_TRACING`` is on: Pipecat's turn spans need it;
 - the report every processor makes of every frame it processes
   (``on_process_frame``), queued to every observer, whose task wakes up to
   ignore it: none of a call's observers reads those reports, only pushes.
@@ -33,7 +34,10 @@ class _ProcessedFramesOnRequest(WorkerObserver):
 
 
 class CallWorker(PipelineWorker):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, enable_rtvi=False, enable_turn_tracking=False, **kwargs)
+    def __init__(self, *args, tracing: bool = False, **kwargs):
+        # Pipecat's tracing (BOT_TRACING) hangs its turn spans off its turn tracking: on only with it.
+        super().__init__(
+            *args, enable_rtvi=False, enable_turn_tracking=tracing, enable_tracing=tracing, **kwargs
+        )
         # Pipecat builds its proxy inside __init__ with no say in its class; the subclass adds no state.
         self._observer.__class__ = _ProcessedFramesOnRequest

@@ -51,6 +51,8 @@ def open_desk_call(settings: Settings, *, kind: str, now: dt.datetime | None, ca
         caller=caller,
         store=BookingStore(settings.db_path, settings.business),
         clock=fixed_clock(now) if now else dt.datetime.now,
+        caller_verified=caller is not None,  # the person at the desk says whose phone it is
+        bookings_per_number=settings.bookings_per_number_per_day,
     )
     call.store.call_started(call.call_sid, caller)
     return call

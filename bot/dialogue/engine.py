@@ -30,9 +30,9 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
+from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 from bot.services import unsampled_llm_settings
 
-from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 _REPROMPT = re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE)
 _DEFAULT_REPROMPT = "Sorry, I didn't catch that."
 # Failed tries at the same question before the caller is handed to a person.
@@ -72,7 +72,9 @@ def next_move(
     if caller_words is None:
         if (answer := _answer_given(messages)) is not None:
             return Move(say=f"{answer} {_again_line(messages)}")
-        return Move(say=_node_line(messages))
+        line = _node_line(messages)
+        # Back at the same question (the caller gave something else): asked again in other words.
+        return Move(say=_again_line(messages) if line and line == _last_said(messages) else line)
     call = choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
     if call is not None:
         logger.debug(f"dialogue engine: {caller_words!r} -> {call.name}({call.arguments})")
@@ -84,6 +86,14 @@ def next_move(
         return Move(say=f"{_reprompt(instruction)} {_again_line(messages)}")
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
+
+
+def _last_said(messages: list[dict[str, Any]]) -> str | None:
+    """The bot's last words to the caller."""
+    for message in reversed(messages):
+        if message.get("role") == "assistant" and not message.get("tool_calls") and (text := _text_of(message)):
+            return text.strip()
+    return None
 
 
 def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.dialogue import repair
+
 __all__ = [
     "Extraction",
     "extract",
@@ -304,6 +306,8 @@ _NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!grou
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
+    # "715 in the evening", "1115 please": speech-to-text writes a clock time as one number.
+    (re.compile(r"(?<!\d )\b(?P<h>1[0-2]|[1-9])(?P<mi>[0-5]\d)(?= (?:in the |and the |this )?(?:morning|afternoon|evening|night)\b| please\b)"), _hm),
     # "1930" / "730" need a cue or to be the whole answer; otherwise they're likely part of a phone number.
     (re.compile(r"(?:\b(?:at|around|about|by|for) |^(?=\d{3,4}$))(?P<h>\d{1,2})(?P<mi>\d{2})\b" + _MER), _hm),
     (re.compile(r"\b(?P<h>[01]?\d|2[0-3]) (?P<mi>[1-5]\d)" + _MER), _hm),  # "seven thirty", "nineteen thirty"
@@ -326,7 +330,7 @@ _TIME_RULES: tuple[_Rule, ...] = (
 # Read before dates are masked, since "this evening" is also a date.
 _PERIOD_FIRST: _Rule = (
     re.compile(
-        r"\b(?:morning|afternoon|evening|night|tonight)(?: at| around| about)? (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b"
+        r"\b(?:morning|afternoon|evening|night|tonight)(?: at| around| about)?(?: the)? (?P<h>\d{1,2})(?:[:.]?(?P<mi>[0-5]\d))?\b"
         + _NOT_HEADCOUNT
     ),
     _hm,
@@ -402,8 +406,9 @@ _PARTY_RULES: tuple[_Rule, ...] = (
 )
 _BARE_PARTY: _Rule = (
     re.compile(
-        r"^(?:(?:um|uh|er|erm|just|so|it's|it is|we are|we're) )*" + _N
-        + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total))*$"
+        r"^(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|well|then|and|oh|it's|it is|its"
+        r"|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry) )*" + _N
+        + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total|then|now|i think|for now|altogether))*$"
     ),
     _count,
 )
@@ -611,6 +616,26 @@ def parse_confirmation_code(text: str) -> str | None:
     return codes[-1] if codes else None
 
 
+_SHIFT = re.compile(
+    r"\b(?:(?P<later>push(?:ed)?|put|move|moved|shift|make) (?:it |that |us |the (?:time|booking|reservation|table) )?"
+    r"(?:back|later)|(?P<earlier>bring|brought|move|moved|shift|make) (?:it |that |us |the (?:time|booking|reservation|table) )?"
+    r"(?:forward|earlier))(?: by)? (?P<amount>an? hour|1 hour|half an hour|an hour and a half|\d{1,3} minutes|\d hours?)\b"
+    r"|\b(?P<amount2>an? hour|half an hour|\d{1,3} minutes|\d hours?) (?P<dir>later|earlier)\b"
+)
+_SHIFT_MINUTES = {"an hour": 60, "a hour": 60, "1 hour": 60, "half an hour": 30, "an hour and a half": 90}
+
+
+def parse_time_shift(text: str) -> int | None:
+    """Minutes a caller moves their time by: "push it back an hour" -> 60, "half an hour earlier" -> -30."""
+    m = _SHIFT.search(_normalize(text))
+    if not m:
+        return None
+    amount = m["amount"] or m["amount2"]
+    minutes = _SHIFT_MINUTES.get(amount) or int(amount.split()[0]) * (60 if "hour" in amount else 1)
+    earlier = m["earlier"] is not None or m["dir"] == "earlier"
+    return -minutes if earlier else minutes
+
+
 def parse_correction(text: str) -> bool:
     """Whether the caller is correcting something they (or the bot) said."""
     return bool(_CORRECTION.search(_APOSTROPHES.sub("'", text[:_MAX_CHARS].lower())))
@@ -627,6 +652,8 @@ class Extraction:
     confirmation_code: str | None
     correction: bool
     special_request: str | None = None
+    time_shift: int | None = None  # minutes later (negative: earlier) than the time already booked
+    mended: bool = False  # a value was read from misheard words mended (bot/dialogue/repair.py)
 
 
 _SPECIAL_REQUEST = re.compile(
@@ -645,16 +672,42 @@ def parse_special_request(text: str) -> str | None:
     return "; ".join(wanted) or None
 
 
+# A head count past this is a mishearing ("for two" run together as "42"), worth mending.
+IMPLAUSIBLE_PARTY = 40
+
+
+def _mended(text: str, today: dt.date, expecting: str | None) -> tuple[int | None, dt.date | None, dt.time | None, bool]:
+    """Party size, date and time, each read again from mended words where the first reading found none."""
+    party = _party_size(text, bare=expecting == "party_size")
+    date = parse_date(text, today)
+    time = parse_time(text, bare_number_ok=expecting == "time")
+    mended = False
+    if (party is None or party >= IMPLAUSIBLE_PARTY) and (
+        fixed := repair.repair_party_size(text, bare=expecting == "party_size")
+    ):
+        party, mended = _party_size(fixed, bare=expecting == "party_size") or party, True
+    if date is None and (fixed := repair.repair_date(text)) and (date := parse_date(fixed, today)):
+        mended = True
+    if time is None and (fixed := repair.repair_time(text)) and (
+        time := parse_time(fixed, bare_number_ok=expecting == "time")
+    ):
+        mended = True
+    return party, date, time, mended
+
+
 def extract(text: str, today: dt.date, *, expecting: str | None = None) -> Extraction:
     """Every value in one utterance; `expecting` (the slot just asked for) enables bare answers."""
+    party_size, date, time, mended = _mended(text, today, expecting)
     return Extraction(
-        party_size=_party_size(text, bare=expecting == "party_size"),
-        date=parse_date(text, today),
-        time=parse_time(text, bare_number_ok=expecting == "time"),
+        party_size=party_size,
+        date=date,
+        time=time,
         name=parse_name(text, expecting_name=expecting == "name"),
         yes_no=parse_yes_no(text),
         phone=parse_phone(text),
         confirmation_code=parse_confirmation_code(text),
         correction=parse_correction(text),
         special_request=parse_special_request(text),
+        time_shift=parse_time_shift(text),
+        mended=mended,
     )

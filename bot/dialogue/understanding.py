@@ -28,10 +28,12 @@ from bot.dialogue import parse, questions
 _INTENTS: dict[str, re.Pattern] = {
     intent: re.compile(pattern, re.IGNORECASE)
     for intent, pattern in {
-        "book": r"\b(book|booking|reserv\w*|table|appointment)\b",
+        "book": r"\b(book(s|ed|ings?)?|reserv\w*|tables?|appointments?)\b",
         "cancel": r"\b(cancel\w*|call (it )?off)\b",
-        "change": r"\b(change|move|reschedule|modify|amend)\b.*\b(booking|reservation|table)\b|"
-        r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend)\b",
+        "change": r"\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b.*\b(booking|reservation|table)\b|"
+        r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b|"
+        r"\b(push|move|put|bring|shift) (it|that|the time|the booking|us) (back|forward|later|earlier)\b|"
+        r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b",
         "check": r"\b(check|confirm|remind me)\b.*\b(booking|reservation)\b|\b(what time|when) is (my|our)\b",
         "human": r"\b(speak|talk) (to|with) (a |an |the |somebody|someone)|\b(human|operator|manager|receptionist|"
         r"real person|a person|member of staff|someone else)\b",
@@ -78,6 +80,7 @@ def _extractors(extraction: parse.Extraction) -> dict[str, Callable[[], Any]]:
         "phone": lambda: extraction.phone,
         "confirmation_code": lambda: extraction.confirmation_code,
         "special_request": lambda: extraction.special_request,
+        "later_by_minutes": lambda: extraction.time_shift,
     }
 
 

@@ -24,11 +24,11 @@ import asyncio
 import json
 import os
 import platform
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.measure.stats import percentiles
 from bot.settings import PROJECT_DIR, Provider, Settings
 from processors.latency import MOMENTS, STAGES
 
@@ -72,24 +72,6 @@ class BenchTurn:
     @property
     def label(self) -> str:
         return f"{self.scenario} t{self.turn}" + (f" r{self.repeat}" if self.repeat else "")
-
-
-def percentiles(values: list[float]) -> dict[str, float] | None:
-    """p50, p95 (nearest rank), max, mean and min of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def rank(p: float) -> float:
-        return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-    return {
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(rank(95), 1),
-        "max": round(ordered[-1], 1),
-        "mean": round(statistics.fmean(ordered), 1),
-        "min": round(ordered[0], 1),
-    }
 
 
 def histogram(values: list[float]) -> list[dict[str, Any]]:

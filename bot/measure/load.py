@@ -44,7 +44,8 @@ import aiohttp
 import psutil
 
 from bot.booking.store import BookingStore
-from bot.measure.bench import machine, percentiles
+from bot.measure.bench import machine
+from bot.measure.stats import percentiles
 from bot.replay.caller import AUDIO_GAP_SECS, new_sid
 from bot.replay.runner import free_port, http_reports, replay_scenario, seed_bookings
 from bot.replay.scenario import Scenario, find_scenarios, load_scenario

@@ -5,6 +5,12 @@ parameters), then one 20 ms base64 mu-law ``media`` message every 20 ms for the
 whole call, speech when it has some and line silence otherwise, and ``stop``
 when it hangs up. It listens to the bot's media to know when the bot starts
 and stops talking, which gives the voice-to-voice latency the caller lived.
+
+Against a server without ``TWILIO_AUTH_TOKEN`` (on loopback) it opens the
+stream straight away and says who is calling in the stream's own ``caller`` and
+``StirVerstat`` parameters. Given the server's auth token it dials as Twilio
+does: the signed voice webhook first, then the stream its TwiML names, with the
+TwiML's parameters and the upgrade request signed.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ import asyncio
 import base64
 import json
 import secrets
+import ssl as ssl_module
 import time
+import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import numpy as np
 from loguru import logger
+from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -33,6 +44,8 @@ AUDIO_GAP_SECS = 0.06
 # Quiet this long after the bot spoke means its turn is over: the caller may talk.
 TURN_QUIET_SECS = 1.2
 SILENT_FRAME = encode_mulaw(np.zeros(FRAME_SAMPLES, dtype=np.int16))
+# The line's own number, as Twilio's webhook names it in "To".
+LINE_NUMBER = "+15550000000"
 
 
 def new_sid(prefix: str) -> str:
@@ -60,12 +73,27 @@ class TwilioCaller:
         caller: str | None = None,
         custom_parameters: dict[str, str] | None = None,
         call_sid: str | None = None,
+        stir_verstat: str | None = None,
+        twilio_auth_token: str | None = None,
+        stream_parameters: dict[str, str] | None = None,
+        ssl: ssl_module.SSLContext | None = None,
     ):
+        """``custom_parameters`` go in the stream's ``start`` (``now``); ``twilio_auth_token``: dial like Twilio.
+
+        ``stream_parameters``: the ``<Parameter>``s of TwiML someone else got from the webhook
+        (bot/replay/twilio_call.py): the stream at ``url`` opens with exactly those. ``ssl``: for a
+        ``wss://`` server whose certificate the system does not trust (a local one, in tests).
+        """
         self.url = url
+        self.stream_parameters = stream_parameters
+        self.ssl = ssl
+        self.caller = caller
+        self.stir_verstat = stir_verstat
+        self.twilio_auth_token = twilio_auth_token
         self.call_sid = call_sid or new_sid("CA")
         self.stream_sid = new_sid("MZ")
         self.account_sid = new_sid("AC")
-        self.parameters = {"caller": caller or ""} | (custom_parameters or {})
+        self.custom_parameters = custom_parameters or {}
         self.bot = BotAudio()
         self.closed = asyncio.Event()
         self.turned_away = False  # the server had no room for the call (it closed the stream with 1013)
@@ -76,8 +104,19 @@ class TwilioCaller:
         self._tasks: list[asyncio.Task] = []
 
     async def __aenter__(self) -> TwilioCaller:
+        if self.twilio_auth_token:
+            url, headers, parameters = await self._through_the_webhook()
+        elif self.stream_parameters is not None:
+            url, headers, parameters = self.url, {}, self.stream_parameters | self.custom_parameters
+        else:
+            url, headers = self.url, {}
+            verstat = {"StirVerstat": self.stir_verstat} if self.stir_verstat else {}
+            parameters = {"caller": self.caller or ""} | verstat | self.custom_parameters
         # Twilio does not offer permessage-deflate on its media streams.
-        self._ws = await connect(self.url, max_size=2**20, open_timeout=10, compression=None)
+        tls = {"ssl": self.ssl} if self.ssl is not None else {}
+        self._ws = await connect(
+            url, additional_headers=headers, max_size=2**20, open_timeout=10, compression=None, **tls
+        )
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
             {
@@ -88,13 +127,34 @@ class TwilioCaller:
                     "callSid": self.call_sid,
                     "tracks": ["inbound"],
                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                    "customParameters": self.parameters,
+                    "customParameters": parameters,
                 },
                 "streamSid": self.stream_sid,
             }
         )
         self._tasks = [asyncio.create_task(self._send_media()), asyncio.create_task(self._receive())]
         return self
+
+    async def _through_the_webhook(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """Ring the voice webhook as Twilio does; the stream URL, signed headers and parameters its TwiML gives."""
+        validator = RequestValidator(self.twilio_auth_token)
+        scheme, netloc, *_ = urlsplit(self.url)
+        voice_url = urlunsplit(("https" if scheme == "wss" else "http", netloc, "/twilio/voice", "", ""))
+        form = {
+            "CallSid": self.call_sid, "AccountSid": self.account_sid, "From": self.caller or "anonymous",
+            "To": LINE_NUMBER, "Direction": "inbound", "CallStatus": "ringing",
+        } | ({"StirVerstat": self.stir_verstat} if self.stir_verstat else {})
+        headers = {SIGNATURE_HEADER: validator.compute_signature(voice_url, form)}
+        async with aiohttp.ClientSession() as session, session.post(voice_url, data=form, headers=headers) as answer:
+            answer.raise_for_status()
+            twiml = ET.fromstring(await answer.text())
+        stream = twiml.find("./Connect/Stream")
+        if stream is None:  # turned away (BOT_MAX_CALLS), rejected, or hung up
+            self.turned_away = True
+            raise ConnectionRefusedError(f"the voice webhook did not connect the call: {[c.tag for c in twiml]}")
+        parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        signed = {SIGNATURE_HEADER: validator.compute_signature(stream.get("url"), {})}
+        return stream.get("url"), signed, parameters | self.custom_parameters
 
     async def __aexit__(self, *exc) -> None:
         await self.hang_up()

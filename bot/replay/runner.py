@@ -96,9 +96,13 @@ async def in_process_server(settings: Settings) -> AsyncIterator[tuple[str, Book
 
 
 def replay_settings(db_path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings for an in-process replay: the scenario's clock, and a database of its own."""
+    """Settings for an in-process replay: the scenario's clock, and a database of its own.
+
+    A ``TWILIO_AUTH_TOKEN`` in the environment is left out unless given here: replayed calls are
+    not Twilio's, and the server would hang them up through Twilio's real REST API.
+    """
     db = db_path or Path(tempfile.mkdtemp(prefix="replay-")) / "bookings.db"
-    return load_settings(allow_clock_override=True, db_path=db, **overrides)
+    return load_settings(**{"allow_clock_override": True, "db_path": db, "twilio_auth_token": None, **overrides})
 
 
 def seed_bookings(store: BookingStore, scenario: Scenario) -> None:
@@ -156,15 +160,21 @@ async def replay_scenario(
     on_latency: Callable[[float | None], None] | None = None,
     hang_up_wait: float = HANG_UP_WAIT_SECS,
     call_sid: str | None = None,
+    twilio_auth_token: str | None = None,
 ) -> ReplayResult:
     """Replay one scenario as one call.
 
     ``on_turn`` gets each turn as the server recorded it (in-process servers
     only); ``on_latency`` gets the voice-to-voice time the caller measured,
     as each turn ends. ``call_sid`` sets the call's SID (else a new one).
+    With the server's ``twilio_auth_token`` the call comes through the signed
+    voice webhook, as Twilio's do.
     """
     parameters = {"now": scenario.now.isoformat()} if scenario.now else {}
-    caller = TwilioCaller(media_url, caller=scenario.caller, custom_parameters=parameters, call_sid=call_sid)
+    caller = TwilioCaller(
+        media_url, caller=scenario.caller, custom_parameters=parameters, call_sid=call_sid,
+        stir_verstat=scenario.stir_verstat, twilio_auth_token=twilio_auth_token,
+    )
     latencies: list[float | None] = []
     heard: dict[int, TurnRecord] = {}
 

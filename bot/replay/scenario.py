@@ -17,6 +17,9 @@ out means the scenario does not care. Optional extensions: ``given.bookings``
 call must cancel a booking / leave a message for staff / be ended by the bot,
 false when it must not), and ``expect.answered``: the facts that answered the
 caller's questions, in order (``null`` for one the line did not know).
+``stir_verstat`` is the call's STIR/SHAKEN verification as Twilio would pass it
+(default ``TN-Validation-Passed-A``: the number is the caller's; ``null`` or
+another value replays a number that may be spoofed, see docs/security.md).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.telephony.caller_id import FULL_ATTESTATION
 
 SCENARIO_FILE = "scenario.yaml"
 _UNSET = object()
@@ -52,6 +57,7 @@ class Scenario:
     turns: list[Turn]
     expect: dict[str, Any]
     given_bookings: list[dict[str, Any]] = field(default_factory=list)
+    stir_verstat: str | None = FULL_ATTESTATION
 
     @property
     def expects_booking(self) -> bool:
@@ -139,6 +145,7 @@ def load_scenario(path: str | Path) -> Scenario:
         turns=turns,
         expect=expect,
         given_bookings=list(given.get("bookings", [])),
+        stir_verstat=data.get("stir_verstat", FULL_ATTESTATION),
     )
 
 

@@ -42,6 +42,7 @@ from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot.audio import trim_silence
+from bot.dialogue.listening import SecondHearing
 from bot.services.early_stt import EarlyTranscription
 
 WHISPER_RATE = 16000
@@ -61,6 +62,8 @@ DEFAULT_MARGIN_SECS = 0.25
 # Caps a short window's decode well above any real phone turn (Whisper writes a
 # few tokens a second), so a model that starts repeating itself stops.
 MAX_TOKENS_PER_SEC = 8
+NO_REPEAT_NGRAM = 3  # tokens: no real phone turn says the same three tokens twice
+SECOND_HEARING_BEAM = 5
 
 
 def bundled_model_path() -> str:
@@ -80,8 +83,11 @@ def shared_model(path: str, cpu_threads: int) -> WhisperModel:
     )
 
 
-def transcribe_window(model: WhisperModel, samples: np.ndarray, window_secs: float) -> str | None:
-    """Greedy English transcript of ``samples`` (16 kHz) encoded over a ``window_secs`` window.
+def transcribe_window(
+    model: WhisperModel, samples: np.ndarray, window_secs: float, *, primer: str | None = None
+) -> str | None:
+    """English transcript of ``samples`` (16 kHz) encoded over a ``window_secs`` window: greedy, or with
+    a ``primer`` (Whisper's previous-text prompt) and a beam search for a second hearing.
 
     None if the audio does not fit the window (the caller then takes the 30 s path).
     """
@@ -94,11 +100,14 @@ def transcribe_window(model: WhisperModel, samples: np.ndarray, window_secs: flo
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
     encoded = model.model.encode(ctranslate2.StorageView.from_array(window), to_cpu=False)
     duration = len(samples) / WHISPER_RATE
+    previous = [tokenizer.sot_prev, *tokenizer.encode(" " + primer.strip())] if primer else []
     (result,) = model.model.generate(
         encoded,
-        [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
-        beam_size=1,
-        max_length=int(16 + MAX_TOKENS_PER_SEC * duration),
+        [[*previous, *tokenizer.sot_sequence, tokenizer.no_timestamps]],
+        beam_size=SECOND_HEARING_BEAM if primer else 1,
+        # A model that starts repeating itself ("March 1 March 1 March 1 ...") is stopped at once.
+        no_repeat_ngram_size=NO_REPEAT_NGRAM,
+        max_length=int(16 + MAX_TOKENS_PER_SEC * duration) + len(previous),
         return_no_speech_prob=True,
         return_scores=True,
         suppress_blank=True,
@@ -125,6 +134,8 @@ class LocalWhisperSTTService(WhisperSTTService):
         self._window_secs = window_secs  # None: always the full 30-second window
         # Decode at the caller's first pause rather than at the VAD stop (bot/services/early_stt.py).
         self._early = EarlyTranscription(self._prepare, self._decode) if early else None
+        # Set per call (bot/call/pipeline.py): a turn that gave nothing for the value asked is heard again.
+        self.second_hearing: SecondHearing | None = None
         super().__init__(
             settings=WhisperSTTService.Settings(
                 model=model_path or bundled_model_path(),
@@ -165,8 +176,13 @@ class LocalWhisperSTTService(WhisperSTTService):
             temperature=0.0,
             condition_on_previous_text=False,
             without_timestamps=True,
+            no_repeat_ngram_size=NO_REPEAT_NGRAM,
         )
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_THRESHOLD)
+
+    def _decode_primed(self, samples: np.ndarray, primer: str) -> str | None:
+        """A second hearing (blocking); None for a turn too long for the short window."""
+        return transcribe_window(self._model, samples, self._window_secs or 10.0, primer=primer)
 
     async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
         await super().process_audio_frame(frame, direction)
@@ -180,6 +196,11 @@ class LocalWhisperSTTService(WhisperSTTService):
             text = await self._early.result_for(samples) if self._early is not None else None
             if text is None:
                 text = await asyncio.to_thread(self._decode, samples)
+            if self.second_hearing is not None and (primer := self.second_hearing.primer_for(text)):
+                second = await asyncio.to_thread(self._decode_primed, samples, primer)
+                if second and self.second_hearing.keeps(second):
+                    logger.debug(f"{self}: heard {text!r} again as {second!r}")
+                    text = second
         except Exception as e:  # a decode failure loses one utterance, never the call
             logger.exception(f"{self}: transcription failed")
             yield ErrorFrame(f"Whisper transcription failed: {e}")

@@ -3,7 +3,8 @@
 Twilio opens the media websocket with a ``connected`` message and then a
 ``start`` message carrying the stream and call SIDs and the custom parameters
 our TwiML asked for. Anything else first is a protocol error for that
-connection only.
+connection only. A message far larger than Twilio's closes the stream, during
+the handshake and during the call (:class:`SizeLimitedSocket`).
 """
 
 from __future__ import annotations
@@ -16,16 +17,27 @@ from fastapi import WebSocket
 from loguru import logger
 from pipecat.frames.frames import Frame, InputAudioRawFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
+from starlette.websockets import WebSocketDisconnect
+
+from bot.metrics import METRICS
 
 # A 20 ms media message is ~250 bytes; anything far larger is not Twilio.
 MAX_MESSAGE_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT_SECS = 10.0
-# The close code of a media stream the server has no room for (BOT_MAX_CALLS): "try again later".
+# Websocket close codes: a policy violation, a message too big, and "try again later" for a
+# media stream the server has no room for (BOT_MAX_CALLS).
+POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
 
 
 class HandshakeError(Exception):
-    """The websocket did not open like a Twilio media stream."""
+    """The websocket did not open like a Twilio media stream; ``reason`` is its metric label."""
+
+    def __init__(self, detail: str, *, reason: str = "stream_handshake", code: int = POLICY_VIOLATION):
+        super().__init__(detail)
+        self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -57,29 +69,70 @@ def _parse_start(message: dict) -> StreamStart:
     )
 
 
-async def read_stream_start(websocket: WebSocket, timeout: float = HANDSHAKE_TIMEOUT_SECS) -> StreamStart:
-    """Read messages until ``start``; ``connected`` may come first, nothing else may."""
+def _too_big(message: dict) -> HandshakeError | None:
+    size = len(message.get("text") or message.get("bytes") or "")
+    if size <= MAX_MESSAGE_BYTES:
+        return None
+    return HandshakeError(f"a {size}-byte message (at most {MAX_MESSAGE_BYTES})", reason="stream_oversized",
+                          code=MESSAGE_TOO_BIG)
+
+
+async def read_stream_start(websocket: WebSocket, timeout: float | None = None) -> StreamStart:
+    """Read messages until ``start``: one ``connected`` may come first, nothing else may."""
+    timeout = HANDSHAKE_TIMEOUT_SECS if timeout is None else timeout
 
     async def read() -> StreamStart:
+        connected = False
         while True:
-            text = await websocket.receive_text()
-            if len(text) > MAX_MESSAGE_BYTES:
-                raise HandshakeError("handshake message too large")
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if too_big := _too_big(message):
+                raise too_big
+            if message.get("text") is None:
+                raise HandshakeError("a binary handshake message")
             try:
-                message = json.loads(text)
+                parsed = json.loads(message["text"])
             except ValueError:
                 raise HandshakeError("handshake message is not JSON") from None
-            event = message.get("event") if isinstance(message, dict) else None
-            if event == "connected":
+            event = parsed.get("event") if isinstance(parsed, dict) else None
+            if event == "connected" and not connected:  # Twilio says it once: more is a stream that never starts
+                connected = True
                 continue
             if event == "start":
-                return _parse_start(message)
+                return _parse_start(parsed)
             raise HandshakeError(f"expected 'connected' or 'start', got {str(event)[:40]!r}")
 
     try:
         return await asyncio.wait_for(read(), timeout)
     except TimeoutError:
-        raise HandshakeError(f"no 'start' message within {timeout:.0f}s") from None
+        raise HandshakeError(f"no 'start' message within {timeout:g}s") from None
+
+
+class SizeLimitedSocket:
+    """The call's websocket as the Pipecat transport reads it, closed at the first message far larger than Twilio's.
+
+    ``refused`` names why it was closed (None: it was not): a stream the server
+    closed is not a dropped line, so the call is not kept for resuming.
+    """
+
+    def __init__(self, websocket: WebSocket, call_sid: str):
+        self._websocket = websocket
+        self._call_sid = call_sid
+        self.refused: str | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._websocket, name)
+
+    async def receive(self) -> dict:
+        message = await self._websocket.receive()
+        if message["type"] == "websocket.receive" and (too_big := _too_big(message)):
+            self.refused = too_big.reason
+            METRICS.refused.labels(reason=too_big.reason).inc()
+            logger.warning(f"{self._call_sid}: closed its media stream ({too_big.reason}): {too_big}")
+            await self._websocket.close(code=too_big.code)
+            return {"type": "websocket.disconnect", "code": too_big.code}
+        return message
 
 
 class SafeTwilioFrameSerializer(TwilioFrameSerializer):
