@@ -196,6 +196,8 @@ def create_app(
             for task in list(closers):
                 task.cancel()
             await store.run(lambda: None)  # the checkpoints and turns queued before the exit are written
+            if readiness.engines is not None:
+                await asyncio.to_thread(readiness.engines.stop)
 
     app = FastAPI(title="Phone booking line", lifespan=lifespan)
     app.state.settings = settings

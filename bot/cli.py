@@ -216,14 +216,18 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
     from bot.booking import backup
 
     db_path = args.db or load_settings().db_path
-    try:
-        if args.command == "backup":
+    if args.command == "backup":
+        try:
             summary = backup.backup(db_path, args.path, force=args.force, keep=args.keep)
-            print(f"backed up {db_path} to {summary.path}: {summary.describe()}")
-            return 0
+        except backup.BackupError as e:
+            print(f"backup failed: {e}", file=sys.stderr)
+            return 1
+        print(f"backed up {db_path} to {summary.path}: {summary.describe()}")
+        return 0
+    try:
         result = backup.restore(args.path, db_path, force=args.force)
     except backup.BackupError as e:
-        print(f"{args.command} failed: {e}", file=sys.stderr)
+        print(f"restore failed: {e}", file=sys.stderr)
         return 1
     if result.replaced:
         print(f"the database as it was is kept in {result.replaced}")

@@ -23,7 +23,9 @@ Three pieces, one per concern, sharing a :class:`KeypadMode` per call:
   in keypad mode the caller is told and asked again. Nothing is ever booked
   from them: a booking still needs every value and a "yes" to the read-back.
 - :class:`KeypadPrompts` (after the LLM) appends the keypad instruction for
-  the next value to every reply while keypad mode is on.
+  the next value to every reply while keypad mode is on, and offers the keypad
+  for the one value asked when the bot has twice in a row not understood the
+  answer (a voice the STT cannot follow still books by keys, value by value).
 
 The words are the business's (``line:`` in ``flows/*.business.yaml``).
 """
@@ -41,6 +43,7 @@ from pipecat.audio.utils import pcm_to_wav
 from pipecat.frames.frames import (
     ErrorFrame,
     Frame,
+    FunctionCallsStartedFrame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
     LLMFullResponseEndFrame,
@@ -59,7 +62,7 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot.booking.business import LineWords
-from bot.dialogue.engine import asked_for
+from bot.dialogue.engine import asked_for, failed_tries
 from processors.fallbacks import FallbackSwitcher, FaultLog
 
 # How DTMFAggregator labels a keypad entry in its TranscriptionFrame.
@@ -67,6 +70,8 @@ KEYPAD_PREFIX = "keypad:"
 # Audio kept from before the VAD's start, which reports speech about 0.2 s late.
 PRE_ROLL_SECS = 1.0
 MAX_KEYPAD_PARTY = 99
+# Replies in a row that did not understand the value asked, after which the keypad is offered for it.
+KEYPAD_OFFER_AFTER = 2
 
 
 @dataclass
@@ -268,25 +273,40 @@ class KeypadInput(FrameProcessor):
 
 
 class KeypadPrompts(FrameProcessor):
-    """In keypad mode, ends every spoken reply with how to key in the value asked for next."""
+    """In keypad mode, ends every spoken reply with how to key in the value asked for next; out of it,
+    offers the keypad for the value asked after the second reply in a row that did not understand it."""
 
-    def __init__(self, mode: KeypadMode, words: LineWords, asked: Callable[[], str | None], **kwargs):
+    def __init__(
+        self,
+        mode: KeypadMode,
+        words: LineWords,
+        asked: Callable[[], str | None],
+        misunderstood: Callable[[], int] = lambda: 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._mode = mode
         self._words = words
         self._asked = asked
+        self._misunderstood = misunderstood  # caller turns not understood in a row, the pending one excluded
         self._spoke = False
+        self._called_tool = False
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMFullResponseStartFrame):
-            self._spoke = False
+            self._spoke = self._called_tool = False
         elif isinstance(frame, LLMTextFrame) and frame.text.strip():
             self._spoke = True
-        elif isinstance(frame, LLMFullResponseEndFrame) and self._mode.active and self._spoke:
+        elif isinstance(frame, FunctionCallsStartedFrame):
+            self._called_tool = True
+        elif isinstance(frame, LLMFullResponseEndFrame) and self._spoke:
             # A reply that only called a tool says nothing; the next node's reply gets the instruction.
-            if instruction := self._words.keypad_asks.get(self._asked() or ""):
+            instruction = self._words.keypad_asks.get(self._asked() or "")
+            if instruction and self._mode.active:
                 await self.push_frame(LLMTextFrame(f" {instruction}"))
+            elif instruction and not self._called_tool and self._misunderstood() + 1 == KEYPAD_OFFER_AFTER:
+                await self.push_frame(LLMTextFrame(f" {self._words.keypad_offer} {instruction}"))
         await self.push_frame(frame, direction)
 
 
@@ -312,11 +332,14 @@ class KeypadFallback:
     ) -> KeypadFallback:
         mode = KeypadMode()
 
+        def messages() -> list[dict]:
+            return [m for m in context.get_messages() if isinstance(m, dict)]
+
         def asked() -> str | None:
-            return asked_for([m for m in context.get_messages() if isinstance(m, dict)])
+            return asked_for(messages())
 
         return cls(
             watch=SpeechWatch(stt, mode, words, asked, stall_secs=stall_secs, sample_rate=sample_rate, faults=faults),
             entries=[DTMFAggregator(prefix=KEYPAD_PREFIX), KeypadInput(mode, words, asked, today)],
-            prompts=KeypadPrompts(mode, words, asked),
+            prompts=KeypadPrompts(mode, words, asked, lambda: failed_tries(messages())),
         )

@@ -180,3 +180,17 @@ def test_the_dockerfile_copies_what_exists_and_stops_by_draining():
     ignored = [line for line in (PROJECT / ".dockerignore").read_text().splitlines() if not line.startswith("#")]
     assert {".venv", "recordings", "tests", ".git"} <= set(ignored)
     assert not {"bot", "flows", "processors", "server.py"} & set(ignored)
+
+
+def test_every_message_the_troubleshooting_page_explains_is_one_the_code_prints():
+    code = "\n".join(p.read_text() for root in ("bot", "processors") for p in (PROJECT / root).rglob("*.py"))
+    code += (PROJECT / "server.py").read_text()
+    page = (PROJECT / "docs" / "troubleshooting.md").read_text()
+    messages = re.findall(r"^### `(.+)`$", page, re.M)
+    assert len(messages) >= 25
+    for message in messages:
+        pieces = [p.strip() for p in re.split(r"…|[():;,']", message) if p.strip()]
+        phrases = [p for p in pieces if " " in p] or [p for p in pieces if len(p) >= 6]
+        assert phrases, message
+        for phrase in phrases:
+            assert phrase in code, f"troubleshooting.md explains {message!r}, but no code prints {phrase!r}"

@@ -142,3 +142,52 @@ async def test_a_drain_with_no_calls_is_over_after_the_notice_and_a_second_signa
     report = await asyncio.wait_for(running, 5)
     assert fake.handed_over == [0] and report.handed_over == 1
     fake.tasks[0].cancel()
+
+
+async def test_sigterm_makes_a_real_server_drain_then_exit_zero_and_a_second_one_hurries_it(tmp_path):
+    """``python -m bot serve`` itself (bot/serving/process.py): the signals, not a test's shortcut."""
+    import os
+    import signal
+    import sys
+
+    import aiohttp
+
+    from bot.replay.runner import free_port
+    from tests.conftest import PROJECT
+
+    async def serve(notice: str):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TWILIO_", "DEEPGRAM_", "OPENAI_"))}
+        env |= {"BOT_PORT": str(port), "BOT_HOST": "127.0.0.1", "BOT_DB_PATH": str(tmp_path / "b.db"),
+                "BOT_STT": "null", "BOT_LLM": "null", "BOT_TTS": "null", "BOT_DRAIN_NOTICE_SECS": notice}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", env=env, cwd=PROJECT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as ready:
+                        if ready.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        return process, f"http://127.0.0.1:{port}"
+
+    process, base = await serve(notice="1.5")
+    process.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.5)
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as health:
+        assert health.status == 503 and (await health.json())["status"] == "draining"
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    out = (await process.stdout.read()).decode()
+    assert "SIGTERM: draining before exit" in out and "Drained in" in out
+
+    process, _ = await serve(notice="60")  # a second SIGTERM skips the waiting
+    for _ in range(2):
+        process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+    code = await asyncio.wait_for(process.wait(), 15)
+    out = (await process.stdout.read()).decode()
+    assert code == 0 and "SIGTERM again: handing the calls over now" in out, out[-3000:]

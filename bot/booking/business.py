@@ -66,6 +66,8 @@ class LineWords(BaseModel):
         "yes_no": "Press 1 then pound for yes, or 2 then pound for no.",
     }
     keypad_invalid: str = "Sorry, I couldn't use those keys."
+    # Said before the keypad instruction when the bot has twice not understood the value it asked for.
+    keypad_offer: str = "If it's easier, you can use your keypad."
     # Said (by Twilio) to a caller the line has no room for (BOT_MAX_CALLS) when no overflow line is set.
     lines_busy: str = "Sorry, all our lines are busy right now. Please call back in a few minutes. Goodbye!"
     # The name a keypad booking is made under (a name cannot be typed).

@@ -14,6 +14,7 @@ fact answers gets an honest "I don't know", never a guess.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -95,11 +96,27 @@ class Answer:
     fact: str | None
 
 
+# Words every question has: they say nothing of what it is about ("do you have wifi" is "wifi").
+_FUNCTION_WORDS = frozenset(
+    "a an the is are am was were be do does did can could would will shall may might must have has had i we you "
+    "they it he she me us my our your their its there here any some of to for in on at by with and or please "
+    "tell know what whats where when how which who why if this that these those get got want like".split()
+)
+
+
+def _content(text: str) -> str:
+    words = re.findall(r"[a-z]+", text.lower().replace("'s", ""))
+    return " ".join(w.removesuffix("s") if len(w) > 3 else w for w in words if w not in _FUNCTION_WORDS)
+
+
 def _owner_match(question: str, facts: Facts) -> tuple[int, float] | None:
-    """The owner's question closest to the caller's, as (index, similarity), if close enough."""
+    """The owner's question closest to the caller's by the words that carry meaning, if close enough."""
+    asked = _content(question)
+    if not asked:
+        return None
     best: tuple[int, float] | None = None
     for i, entry in enumerate(facts.more):
-        score = max(fuzz.token_set_ratio(question.lower(), q.lower()) for q in entry.questions)
+        score = max(fuzz.token_set_ratio(asked, _content(q)) for q in entry.questions)
         if score >= FAQ_MATCH and (best is None or score > best[1]):
             best = (i, score)
     return best

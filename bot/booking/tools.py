@@ -174,6 +174,7 @@ async def collect_booking(
     name: str | None = None,
     special_request: str | None = None,
     later_by_minutes: int | None = None,
+    unsure: bool = False,
 ) -> Result:
     """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time, name or a special request (or corrects one), passing only what they said.
 
@@ -184,9 +185,17 @@ async def collect_booking(
         name: The name the booking is under.
         special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access. Never a question they ask.
         later_by_minutes: To move the time already given by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
+        unsure: True when the caller's words were unclear and the party size, day or time is your best guess: the line checks it with them first.
     """
     draft = _draft(flow_manager)
+    before = dict(draft)
     _merge(draft, party_size=party_size, date=date, time=time, name=name, special_request=special_request)
+    guessed = [slot for slot in ("party_size", "date", "time") if unsure and draft.get(slot) != before.get(slot)]
+    if guessed:
+        flow_manager.state["unsure"] = guessed
+        flow_manager.state["heard"] = _said(draft, guessed, call_of(flow_manager))
+        # Expecting the value itself, so "no, four" corrects it; a yes or no is understood anyway.
+        return {"next": "check_heard", "expecting": guessed[0], "booking": dict(draft)}, TRANSITION_IN_YAML
     if later_by_minutes and not time and "time" in draft and isinstance(later_by_minutes, int):
         day = dt.date(2000, 1, 1)  # any day: only the clock moves, and never past midnight
         moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
@@ -195,6 +204,30 @@ async def collect_booking(
     result = _next_step(flow_manager)
     logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
+
+
+def _said(draft: dict[str, Any], slots: list[str], call: CallContext) -> str:
+    """The values in ``slots`` as the bot says them: "6 people, on Friday the 27th of November"."""
+    words = {
+        "party_size": lambda: spoken.spoken_party(draft["party_size"]),
+        "date": lambda: spoken.spoken_day(dt.date.fromisoformat(draft["date"]), call.now().date()),
+        "time": lambda: f"at {spoken.spoken_time(dt.time.fromisoformat(draft['time']))}",
+    }
+    return ", ".join(words[slot]() for slot in slots)
+
+
+async def confirm_heard(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """The caller's answer when asked whether an unclear value was heard right.
+
+    Args:
+        confirmed: Whether the caller agreed that the value read back is what they said.
+    """
+    guessed = flow_manager.state.pop("unsure", [])
+    if confirmed is not True:
+        draft = _draft(flow_manager)
+        for slot in guessed:
+            draft.pop(slot, None)
+    return _next_step(flow_manager), TRANSITION_IN_YAML
 
 
 async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:

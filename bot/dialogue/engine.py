@@ -81,9 +81,12 @@ def next_move(
         return Move(call=call)
     # A voicemail, where the flow offers one, needs nothing more understood from the caller.
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
-    if _failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
+    if failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
-        return Move(say=f"{_reprompt(instruction)} {_again_line(messages)}")
+        reply = f"{_reprompt(instruction)} {_again_line(messages)}"
+        if reply == _last_said(messages):  # never the same words twice in a row
+            reply = f"{_reprompt(instruction)} {_node_line(messages)}"
+        return Move(say=reply)
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
 
@@ -106,7 +109,7 @@ def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
     return (" ".join(words).strip() or None) if words else None
 
 
-def _failed_tries(messages: list[dict[str, Any]]) -> int:
+def failed_tries(messages: list[dict[str, Any]]) -> int:
     """Caller turns answered with "say that again" since the last tool call (the pending turn excluded)."""
     tries = 0
     for previous, message in zip(messages, messages[1:]):

@@ -406,7 +406,7 @@ _PARTY_RULES: tuple[_Rule, ...] = (
 )
 _BARE_PARTY: _Rule = (
     re.compile(
-        r"^(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|well|then|and|oh|it's|it is|its"
+        r"^(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|no|nope|nah|well|then|and|oh|it's|it is|its"
         r"|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry) )*" + _N
         + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total|then|now|i think|for now|altogether))*$"
     ),

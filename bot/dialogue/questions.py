@@ -16,12 +16,12 @@ CUES: dict[str, tuple[str, ...]] = {
     "address": (
         r"\baddress\b", r"\bwhere (are|is|'s) (you|it|the (restaurant|place|salon)|that|they|this)\b",
         r"\blocat(ed|ion)\b", r"\bwhere\b.*\b(find|situated|based)\b", r"\bwhat (street|road|area|part of town)\b",
-        r"\bwhich (street|road|area)\b", r"\bwhere ?abouts?\b", r"\bwhere exactly\b", r"\bstreet number\b",
+        r"\bwhich (street|road|area)\b", r"\bwhere ?abouts?\b", r"\bwhere (the|your|you|it|they) (restaurant |place |salon )?(is|are)\b", r"\bwhere exactly\b", r"\bstreet number\b",
         r"\bwhere (do|can) (i|we) find (you|it|them|the)\b", r"\bpostcode\b", r"\bzip ?code\b",
     ),
     "directions": (
         r"\bdirections?\b", r"\bhow (do|can|would) (i|we|you) get\b", r"\bget (there|to you)\b",
-        r"\b(nearest|closest) (station|stop|tube|subway|metro|bus)\b", r"\bby (train|bus|tube|subway|metro)\b",
+        r"\b(nearest|closest) (train |bus |tube |subway |metro )?(station|stop|tube|subway|metro|bus)\b", r"\bby (train|bus|tube|subway|metro)\b",
         r"\bpublic transport\b",
     ),
     "parking": (r"\bpark(ing)?\b", r"\bcar ?park\b", r"\bvalet\b", r"\bgarage\b", r"\b(leave|put) (my|the|our) car\b"),
@@ -33,7 +33,7 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "email": (r"\be-? ?mail\b", r"\bemail address\b", r"\bwrite to (you|them)\b"),
     "dietary": (
-        r"\bvegetarian\b", r"\bvegan\b", r"\bgluten\b", r"\bc(o)?eliac\b", r"\bdairy\b", r"\blactose\b",
+        r"\bvegetarians?\b", r"\bvegans?\b", r"\bgluten\b", r"\bc(o)?eliac\b", r"\bdairy\b", r"\blactose\b",
         r"\ballerg\w*\b", r"\bnut[- ]?free\b", r"\bnuts?\b", r"\bhalal\b", r"\bkosher\b", r"\bdiet(ary)?\b",
         r"\bplant[- ]based\b", r"\bintoleran\w*\b", r"\bmeat[- ]free\b", r"\bshellfish\b",
     ),

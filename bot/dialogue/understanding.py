@@ -60,6 +60,7 @@ _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 _QUESTION_WEIGHT = 3.0
 _VAGUE_QUESTION_WEIGHT = 0.4
 _BOOKING_WORD_DISCOUNT = 2.0
+_MENDABLE = ("party_size", "date", "time")  # the values bot/dialogue/repair.py mends
 # Argument names filled with the caller's own words when the tool requires them.
 _FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
@@ -116,7 +117,12 @@ def _question_call(tool: Any, extraction: parse.Extraction, text: str) -> tuple[
 
 
 def _score(
-    tool: Any, extractors: dict[str, Callable[[], Any]], yes_no: bool | None, text: str, has_values: bool
+    tool: Any,
+    extractors: dict[str, Callable[[], Any]],
+    yes_no: bool | None,
+    text: str,
+    has_values: bool,
+    mended: bool = False,
 ) -> tuple[float, ToolCall]:
     """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
     0 if a required argument is missing."""
@@ -124,6 +130,8 @@ def _score(
     score = 0.0
     required = set(tool.required or [])
     for prop, schema in (tool.properties or {}).items():
+        if prop == "unsure":  # set below from how the words were read, never from a yes or no
+            continue
         kind = _property_type(schema)
         if kind == "boolean":
             if yes_no is not None:
@@ -144,6 +152,8 @@ def _score(
             score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
         return 0.0, ToolCall(tool.name, arguments)
+    if mended and "unsure" in (tool.properties or {}) and any(k in arguments for k in _MENDABLE):
+        arguments["unsure"] = True  # a value read from mended words is checked with the caller
     return score, ToolCall(tool.name, arguments)
 
 
@@ -160,7 +170,7 @@ def choose_tool_call(
     has_values = any(v is not None for v in (extraction.party_size, extraction.date, extraction.time))
     scored = [
         _question_call(tool, extraction, text) if "question" in _intents_of(tool.name)
-        else _score(tool, extractors, extraction.yes_no, text, has_values)
+        else _score(tool, extractors, extraction.yes_no, text, has_values, extraction.mended)
         for tool in tools
     ]
     best = max(scored, key=lambda s: s[0], default=None)

@@ -24,26 +24,29 @@ class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, drain: Drain):
         super().__init__(config)
         self.drain = drain
-        self._signals = 0
+        self._signals: list[str] = []  # names of the signals received, in order
+        self._handled = 0
         self._drain_task: asyncio.Task | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        # Not uvicorn's: its signal would be raised again at exit, which is not a clean one.
-        self._signals += 1
-        name = signal.Signals(sig).name
-        if self._signals == 1:
-            logger.warning(f"{name}: draining before exit (again to hand the calls over now, a third time to quit)")
-        elif self._signals == 2:
-            logger.warning(f"{name} again: handing the calls over now")
-            self.drain.hurry()
-        else:
-            logger.error(f"{name} a third time: exiting now, calls in progress are cut")
+        # Not uvicorn's (its signal would be raised again at exit, which is not a clean one). A signal
+        # handler only takes note: logging here could wait forever on a lock the interrupted code holds.
+        self._signals.append(signal.Signals(sig).name)
+        if len(self._signals) >= 3:
             self.force_exit = True
             self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
-        if self._signals and self._drain_task is None:
-            self._drain_task = asyncio.create_task(self.drain.run(), name="drain")
+        while self._handled < len(self._signals):
+            name, self._handled = self._signals[self._handled], self._handled + 1
+            if self._handled == 1:
+                logger.warning(f"{name}: draining before exit (again to hand the calls over now, a third time to quit)")
+                self._drain_task = asyncio.create_task(self.drain.run(), name="drain")
+            elif self._handled == 2:
+                logger.warning(f"{name} again: handing the calls over now")
+                self.drain.hurry()
+            else:
+                logger.error(f"{name} a third time: exiting now, calls in progress are cut")
         if self._drain_task is not None and self._drain_task.done():
             self.should_exit = True
         return await super().on_tick(counter)

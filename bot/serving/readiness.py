@@ -44,6 +44,8 @@ class EngineWarmUp:
     def __init__(self, settings: Settings):
         self._settings = settings
         self.state = "not started"  # "loading", "ok", or "failed: ..."
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def loaded(self) -> bool:
@@ -51,7 +53,15 @@ class EngineWarmUp:
 
     def start(self) -> None:
         self.state = "loading"
-        threading.Thread(target=self._run, name="engine-warm-up", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="engine-warm-up", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop filling the cache, and wait for the phrase being synthesized: a thread still inside
+        the voice model when the interpreter exits can crash it (a segfault instead of exit 0)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         settings = self._settings
@@ -79,13 +89,23 @@ class EngineWarmUp:
             return
         self.state = "ok"
         logger.info("Embedded engines loaded: ready for calls")
-        from bot.services.factory import warm_up_tts
-
         try:
-            # The flow's fixed lines, synthesized once, so the first callers' replies start from the cache too.
-            warm_up_tts(settings)
+            self._fill_tts_cache()
         except Exception as e:  # noqa: BLE001 - only a cache
             logger.warning(f"The TTS cache was not filled: {e}")
+
+    def _fill_tts_cache(self) -> None:
+        """The flow's fixed lines, synthesized once (as bot.services.factory.warm_up_tts does), a line at a
+        time so that a stop waits for one line only: the first callers' replies start from the cache too."""
+        settings = self._settings
+        if settings.tts is Provider.NULL or settings.uses_cloud("tts") or not settings.tts_cache:
+            return
+        from bot.services.piper_tts import flow_phrases, warm_up
+
+        for phrase in flow_phrases(settings.flow_file):
+            if self._stopping.is_set():
+                return
+            warm_up([phrase])
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the image and run it for real: it must answer /healthz and /readyz, and drain and exit 0 on stop.
 #   bash deploy/docker/check.sh                      with docker (or podman, if docker is missing)
-#   RUNTIME=podman BASE=localhost/debian:bookworm bash deploy/docker/check.sh
+#   RUNTIME=podman BUILD_OPTS="--format docker" BASE=localhost/debian:bookworm bash deploy/docker/check.sh
+# (Podman keeps the HEALTHCHECK only in Docker's image format.)
 # BUILD_OPTS and RUN_OPTS pass extra options (build args, mounts, ulimits) to the build and to the run.
 # Not part of the CI suite: it needs a container runtime and downloads every dependency (minutes).
 set -euo pipefail
@@ -18,7 +19,12 @@ name="phone-line-check-$$"
 "${runtime[@]}" run -d --name "$name" "${run_opts[@]}" -p "127.0.0.1:$PORT:8765" -e BOT_DRAIN_NOTICE_SECS=1 "$IMAGE" >/dev/null
 trap '"${runtime[@]}" rm -f "$name" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 180); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz" && break
+    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/readyz" 2>/dev/null && break
+    if [ "$("${runtime[@]}" inspect -f '{{.State.Running}}' "$name")" != true ]; then
+        "${runtime[@]}" logs "$name" 2>&1 | tail -20 >&2
+        echo "the container exited before it was ready" >&2
+        exit 1
+    fi
     sleep 1
 done
 echo "healthz: $(curl -fsS "http://127.0.0.1:$PORT/healthz")"
