@@ -338,7 +338,7 @@ def create_app(
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         """Ready for calls: store reachable, engines loaded, not draining, not full (bot/serving/readiness.py)."""
-        report = readiness.check()
+        report = await readiness.check()
         return JSONResponse({"ready": report.ready, **report.checks}, status_code=200 if report.ready else 503)
 
     def _admin(request: Request) -> bool:

@@ -289,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--db", type=Path, metavar="FILE", help="the booking database (default: BOT_DB_PATH)")
         command.add_argument("--force", action="store_true",
                              help="backup: replace PATH if it exists; restore: even while a server uses the database")
+    devset = commands.add_parser("devset", help="render the development set of calls in unfamiliar voices (bot/measure/devset.py)")
+    devset.add_argument("out", type=Path, help="folder to write the calls into")
+    devset.add_argument("--part", choices=["tuning", "held-out", "all"], default="tuning",
+                        help="which calls: the ones tuned on, the held-out ones, or all (default tuning)")
+    devset.add_argument("--limit", type=int, default=0, help="only the first N calls")
     flows = commands.add_parser("flows", help="check or draw flow files (flows/*.yaml)")
     add_flows_commands(flows)
     forget = commands.add_parser("forget", help="remove one caller's personal data (their bookings stay, as counts)")
@@ -343,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
                 calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,
                 as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
             )
+        if args.command == "devset":
+            from bot.measure import devset
+
+            return devset.run(args)
         if args.command == "understanding":
             from bot.measure import understanding
 

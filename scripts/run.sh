@@ -13,6 +13,9 @@ packages=()
 command -v "$PYTHON" >/dev/null || packages+=(python3.11)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3.11-venv)
 command -v flite >/dev/null || packages+=(flite)          # renders caller voices for scenarios
+# More caller voices and a phone line for the development set (`python -m bot devset`, bot/desk/caller_voice.py).
+command -v espeak-ng >/dev/null || packages+=(espeak-ng)
+command -v sox >/dev/null || packages+=(sox)
 command -v dot >/dev/null || packages+=(graphviz)         # draws flows: `python -m bot flows graph`
 # The dashboard's browser tests (tests/test_dashboard_browser.py) drive Debian's Chromium through its WebDriver.
 command -v chromium >/dev/null || packages+=(chromium)

@@ -131,9 +131,23 @@ def test_chat_in_a_terminal_books_and_the_bot_hangs_up(tmp_path):
     assert _rows(db) == [(2, "2026-11-27", "19:30", "Michael Chen", "confirmed")]
 
 
-def test_a_chat_saved_as_a_scenario_replays_and_passes(tmp_path):
+CASUAL = [  # typed as people type: lower case, few commas, the time in words
+    "hi, a table for two this saturday at eight thirty pm please", "my name is David Miller", "yes that's right",
+]
+
+
+@pytest.mark.parametrize(
+    "typed, booking",
+    [
+        ([turn.say for turn in ONE_SENTENCE.turns],
+         {"party_size": 4, "date": "2026-11-25", "time": "19:00", "name": "Sarah Johnson"}),
+        (CASUAL, {"party_size": 2, "date": "2026-11-28", "time": "20:30", "name": "David Miller"}),
+    ],
+    ids=["one-sentence", "casual"],
+)
+def test_a_chat_saved_as_a_scenario_replays_and_passes(tmp_path, typed, booking):
     saved = tmp_path / "typed-booking"
-    says = "\n".join(turn.say for turn in ONE_SENTENCE.turns) + "\n"
+    says = "\n".join(typed) + "\n"
 
     chat = _bot(
         "chat", "--now", NOW.isoformat(), "--db", str(tmp_path / "b.db"), "--save-scenario", str(saved), stdin=says
@@ -142,10 +156,8 @@ def test_a_chat_saved_as_a_scenario_replays_and_passes(tmp_path):
     assert chat.returncode == 0, chat.stderr
     assert f"saved {saved / 'scenario.yaml'}" in chat.stdout
     scenario = load_scenario(saved)
-    assert scenario.expect == {
-        "booking": {"party_size": 4, "date": "2026-11-25", "time": "19:00", "name": "Sarah Johnson"}
-    }
-    assert [t.say for t in scenario.turns] == [t.say for t in ONE_SENTENCE.turns]
+    assert scenario.expect == {"booking": booking}
+    assert [t.say for t in scenario.turns] == typed
 
     replay = _bot("replay", str(saved), "--json", timeout=120)
     assert replay.returncode == 0, replay.stdout + replay.stderr

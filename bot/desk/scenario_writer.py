@@ -3,11 +3,18 @@
 The file is in the replay format (recordings/README.md), with what the
 session did as its ``expect``, so ``python -m bot replay DIR`` turns a manual
 try into a regression test. Typed turns become ``say:`` turns rendered with
-a flite caller voice; spoken turns keep the caller's own recording.
+a caller voice; spoken turns keep the caller's own recording.
+
+A scenario is only worth saving if the bot hears its caller: each typed turn is
+rendered, put through the phone line and transcribed as the bot would, and its
+values (party size, day, time, name, yes or no) must come out as typed. The
+first of :data:`WRITER_VOICES` the bot hears right on every turn is the one
+saved (the default voice when it does).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass
@@ -16,12 +23,55 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+import soxr
 
+from bot.audio import (
+    PHONE_RATE,
+    decode_mulaw,
+    encode_mulaw,
+    load_phone_audio,
+    trim_silence,
+)
 from bot.desk.caller_voice import DEFAULT_VOICE, render_caller_audio
 from bot.desk.session import CallOutcome
+from bot.dialogue import parse
 from bot.replay.scenario import SCENARIO_FILE, Scenario, ScenarioError, load_scenario
 
 DESCRIPTION_CHARS = 80
+WRITER_VOICES = (DEFAULT_VOICE, "rms", "awb", "kal16")
+
+
+def _values(text: str, today: dt.date) -> tuple:
+    found = parse.extract(text, today)
+    return found.party_size, found.date, found.time, found.yes_no, (found.name or "").lower()
+
+
+def heard_as_typed(text: str, wav: Path, today: dt.date) -> bool:
+    """Whether the bot, hearing ``wav`` over the phone line, gets the values ``text`` holds."""
+    from bot.services.whisper_stt import (
+        WHISPER_RATE,
+        WINDOW_MARGIN_SECS,
+        bundled_model_path,
+        shared_model,
+        transcribe_window,
+    )
+
+    line = decode_mulaw(encode_mulaw(load_phone_audio(wav))).astype(np.float32) / 32768.0
+    samples = trim_silence(soxr.resample(line, PHONE_RATE, WHISPER_RATE), WHISPER_RATE, margin_secs=WINDOW_MARGIN_SECS)
+    heard = transcribe_window(shared_model(bundled_model_path(), 1), samples, 10.0) or ""
+    return _values(heard, today) == _values(text, today)
+
+
+def _render_heard(turns: list[tuple[str, Path]], today: dt.date) -> str:
+    """Render typed ``(text, wav)`` turns in the first voice the bot hears right throughout; return it."""
+    for voice in WRITER_VOICES:
+        for text, wav in turns:
+            render_caller_audio(text, wav, voice)
+        if all(heard_as_typed(text, wav, today) for text, wav in turns):
+            return voice
+    for text, wav in turns:  # none heard throughout: the default, and the replay will say so
+        render_caller_audio(text, wav, DEFAULT_VOICE)
+    return DEFAULT_VOICE
 
 
 @dataclass(frozen=True)
@@ -61,15 +111,15 @@ def save_scenario(directory: Path, turns: list[CallerTurn], outcome: CallOutcome
     ]
     if outcome.caller:
         lines.append(f"caller: {json.dumps(outcome.caller)}")
-    if any(turn.audio is None for turn in turns):
-        lines.append(f"caller_voice: {DEFAULT_VOICE}")
+    typed = [(turn.text, directory / _file_name(i, turn.text)) for i, turn in enumerate(turns, 1) if turn.audio is None]
+    if typed:
+        lines.append(f"caller_voice: {_render_heard(typed, outcome.started.date())}")
     if outcome.given_bookings:
         lines += ["given:", "  bookings:"] + [f"    - {_inline(booking)}" for booking in outcome.given_bookings]
     lines.append("turns:")
     for index, turn in enumerate(turns, start=1):
         name = _file_name(index, turn.text)
-        if turn.audio is None:
-            render_caller_audio(turn.text, directory / name, DEFAULT_VOICE)
+        if turn.audio is None:  # rendered above, in the voice the bot hears
             lines += [f"  - audio: {name}", f"    say: {json.dumps(turn.text)}"]
         else:
             samples = np.frombuffer(turn.audio, dtype=np.int16)

@@ -17,6 +17,7 @@ liveness: 200 while the process serves (503 only while it drains).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from bot.booking.migrations import LATEST_VERSION
 from bot.booking.store import BookingStore
 from bot.serving.drain import Drain
 from bot.settings import LocalSTT, Provider, Settings
+
+STORE_CHECK_SECS = 1.0
 
 
 def _needs_local(settings: Settings, job: str) -> bool:
@@ -129,19 +132,22 @@ class Readiness:
         self._calls_in_progress = calls_in_progress
         self.engines = engines  # None: not loaded ahead (in-process servers, tests): the first call loads them
 
-    def _store_check(self) -> str:
+    async def _store_check(self) -> str:
         try:
-            version = self._store.schema_version()
+            # Off the event loop, and not for long: a database that hangs must not stall the calls' audio.
+            version = await asyncio.wait_for(asyncio.to_thread(self._store.schema_version), STORE_CHECK_SECS)
+        except TimeoutError:
+            return f"unreachable: no answer within {STORE_CHECK_SECS:g} s"
         except Exception as e:  # noqa: BLE001 - any failure to read is "not reachable"
             return f"unreachable: {type(e).__name__}: {e}"[:300]
         if version < LATEST_VERSION:
             return f"schema version {version}, this release needs {LATEST_VERSION}"
         return "ok"
 
-    def check(self) -> ReadinessReport:
+    async def check(self) -> ReadinessReport:
         calls, cap = self._calls_in_progress(), self._settings.max_calls
         checks: dict[str, Any] = {
-            "store": self._store_check(),
+            "store": await self._store_check(),
             "engines": self.engines.state if self.engines is not None else "ok",
             "draining": self._drain.state.value if self._drain.draining else "no",
             "calls": f"{calls}/{cap}" if cap else str(calls),
