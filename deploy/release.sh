@@ -24,7 +24,8 @@ restart() {
 
 switch_to() {  # make $1 current, the current one previous
     local target=$1 old
-    old=$(readlink -f "$ROOT/current" 2>/dev/null || true)
+    old=""
+    [ -L "$ROOT/current" ] && old=$(readlink -f "$ROOT/current")
     if [ -n "$old" ] && [ "$old" != "$target" ]; then
         ln -sfn "$old" "$ROOT/previous.new" && mv -Tf "$ROOT/previous.new" "$ROOT/previous"
     fi
@@ -36,7 +37,9 @@ case "${1:-}" in
     install)
         ref=${2:?usage: release.sh install REF}
         git -C "$ROOT/repo" fetch --tags --quiet origin || echo "warning: could not fetch; using the clone as it is" >&2
-        commit=$(git -C "$ROOT/repo" rev-parse --verify --quiet "$ref^{commit}" || git -C "$ROOT/repo" rev-parse --verify "origin/$ref^{commit}")
+        # A branch as the remote has it now (the clone's own may be behind), else a tag or a commit.
+        commit=$(git -C "$ROOT/repo" rev-parse --verify --quiet "origin/$ref^{commit}" \
+            || git -C "$ROOT/repo" rev-parse --verify "$ref^{commit}")
         name="$(date -u +%Y%m%d-%H%M%S)-$(git -C "$ROOT/repo" rev-parse --short "$commit")"
         target="$ROOT/releases/$name"
         mkdir -p "$ROOT/releases"
@@ -50,7 +53,8 @@ case "${1:-}" in
         restart
         ;;
     rollback)
-        target=$(readlink -f "$ROOT/previous" 2>/dev/null || true)
+        target=""
+        [ -L "$ROOT/previous" ] && target=$(readlink -f "$ROOT/previous")
         if [ -z "$target" ] || [ ! -d "$target" ]; then
             echo "No previous release to go back to (ls $ROOT/releases)" >&2
             exit 1
@@ -59,7 +63,8 @@ case "${1:-}" in
         restart
         ;;
     list)
-        current=$(readlink -f "$ROOT/current" 2>/dev/null || true)
+        current=""
+        [ -L "$ROOT/current" ] && current=$(readlink -f "$ROOT/current")
         for release in "$ROOT"/releases/*/; do
             release=${release%/}
             mark=" "; [ "$release" = "$current" ] && mark="*"

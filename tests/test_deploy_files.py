@@ -53,7 +53,7 @@ def test_the_environment_file_holds_real_settings_that_load(tmp_path, monkeypatc
 
 def test_systemd_gives_a_drain_time_to_finish():
     unit = (DEPLOY / "systemd" / "phone-booking-bot@.service").read_text()
-    timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))
+    timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.MULTILINE).group(1))
     values = env_file()
     drain = float(values["BOT_DRAIN_NOTICE_SECS"]) + float(values["BOT_DRAIN_SECS"]) + HANDOVER_SECS
     assert timeout > drain, f"systemd would SIGKILL a worker {drain - timeout:.0f} s before its drain can end"
@@ -66,7 +66,7 @@ def test_the_systemd_units_verify(tmp_path):
         name = unit.name.replace("@.service", "@8765.service")
         (tmp_path / name).write_text(text)
     units = sorted(str(p) for p in tmp_path.iterdir())
-    checked = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60, check=False)
     ours = [line for line in (checked.stdout + checked.stderr).splitlines() if "phone-booking-bot" in line]
     assert checked.returncode == 0 and not ours, checked.stdout + checked.stderr
 
@@ -78,7 +78,7 @@ def test_the_caddyfile_is_valid(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
     checked = subprocess.run(
         ["caddy", "validate", "--config", "Caddyfile", "--adapter", "caddyfile"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert checked.returncode == 0, checked.stderr[-2000:]
 
@@ -89,7 +89,7 @@ def test_the_caddyfile_is_valid(tmp_path):
     ids=["rules", "rule-tests", "config"],
 )
 def test_promtool_passes_the_alert_rules_and_their_tests(check):
-    checked = subprocess.run(["promtool", *check], cwd=DEPLOY / "prometheus", capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(["promtool", *check], cwd=DEPLOY / "prometheus", capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -102,7 +102,7 @@ def test_every_metric_the_alerts_watch_is_one_the_server_exports():
     import server  # noqa: F401 - registers every metric, the fallbacks' included
     from bot.metrics import METRICS
 
-    exported = set(re.findall(r"^# TYPE (\w+) ", METRICS.render()[0].decode(), re.M))
+    exported = set(re.findall(r"^# TYPE (\w+) ", METRICS.render()[0].decode(), re.MULTILINE))
     for rule in alert_rules():
         for name in re.findall(r"\bbot_\w+", rule["expr"]):
             histogram = re.sub(r"_(bucket|count|sum)$", "", name)
@@ -112,7 +112,7 @@ def test_every_metric_the_alerts_watch_is_one_the_server_exports():
 def test_the_runbook_has_a_section_for_every_alert():
     runbook = (PROJECT / "docs" / "operations.md").read_text()
     anchors = {re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
-               for heading in re.findall(r"^#+ (.+)$", runbook, re.M)}
+               for heading in re.findall(r"^#+ (.+)$", runbook, re.MULTILINE)}
     for rule in alert_rules():
         page, _, anchor = rule["annotations"]["runbook_url"].partition("#")
         assert page == "docs/operations.md" and anchor in anchors, rule["alert"]
@@ -135,7 +135,7 @@ def fake_tools(tmp_path, ready: bool = True) -> tuple[dict, Path]:
 
 def test_the_rolling_restart_restarts_one_worker_at_a_time_once_the_last_is_ready(tmp_path):
     env, log = fake_tools(tmp_path)
-    done = subprocess.run(["bash", str(DEPLOY / "rolling-restart.sh")], env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["bash", str(DEPLOY / "rolling-restart.sh")], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     steps = [line.split()[:2] + line.split()[-1:] for line in log.read_text().splitlines()]
     assert [s for s in steps if s[1] == "restart" or s[0] == "curl"] == [
@@ -147,7 +147,7 @@ def test_the_rolling_restart_restarts_one_worker_at_a_time_once_the_last_is_read
 def test_the_rolling_restart_stops_at_a_worker_that_does_not_come_back(tmp_path):
     env, log = fake_tools(tmp_path, ready=False)
     done = subprocess.run(["bash", str(DEPLOY / "rolling-restart.sh"), "8765", "8766"], env=env,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1 and "8765 is not ready" in done.stderr
     assert "phone-booking-bot@8766" not in log.read_text()  # the other worker is left alone
 
@@ -159,23 +159,23 @@ def test_a_rollback_switches_to_the_previous_release(tmp_path):
     (root / "current").symlink_to(root / "releases" / "r2")
     env = {**os.environ, "ROOT": str(root), "NO_RESTART": "1"}
     script = str(DEPLOY / "release.sh")
-    refused = subprocess.run(["bash", script, "rollback"], env=env, capture_output=True, text=True, timeout=30)
+    refused = subprocess.run(["bash", script, "rollback"], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert refused.returncode == 1 and "No previous release" in refused.stderr
     (root / "previous").symlink_to(root / "releases" / "r1")
-    done = subprocess.run(["bash", script, "rollback"], env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["bash", script, "rollback"], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
     assert (root / "current").resolve() == root / "releases" / "r1"
     assert (root / "previous").resolve() == root / "releases" / "r2"
-    listed = subprocess.run(["bash", script, "list"], env=env, capture_output=True, text=True, timeout=30).stdout
+    listed = subprocess.run(["bash", script, "list"], env=env, capture_output=True, text=True, timeout=30, check=False).stdout
     assert "* r1" in listed and "  r2" in listed
 
 
 def test_the_dockerfile_copies_what_exists_and_stops_by_draining():
     dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
-    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.MULTILINE):
         for source in sources.split():
             assert (PROJECT / source).exists(), source
-    assert re.search(r'^CMD \["python", "-m", "bot", "serve"\]$', dockerfile, re.M)
+    assert re.search(r'^CMD \["python", "-m", "bot", "serve"\]$', dockerfile, re.MULTILINE)
     assert "STOPSIGNAL SIGTERM" in dockerfile and "/healthz" in dockerfile and "--stop-timeout" in dockerfile
     ignored = [line for line in (PROJECT / ".dockerignore").read_text().splitlines() if not line.startswith("#")]
     assert {".venv", "recordings", "tests", ".git"} <= set(ignored)
@@ -186,7 +186,7 @@ def test_every_message_the_troubleshooting_page_explains_is_one_the_code_prints(
     code = "\n".join(p.read_text() for root in ("bot", "processors") for p in (PROJECT / root).rglob("*.py"))
     code += (PROJECT / "server.py").read_text()
     page = (PROJECT / "docs" / "troubleshooting.md").read_text()
-    messages = re.findall(r"^### `(.+)`$", page, re.M)
+    messages = re.findall(r"^### `(.+)`$", page, re.MULTILINE)
     assert len(messages) >= 25
     for message in messages:
         pieces = [p.strip() for p in re.split(r"…|[():;,']", message) if p.strip()]
@@ -194,3 +194,35 @@ def test_every_message_the_troubleshooting_page_explains_is_one_the_code_prints(
         assert phrases, message
         for phrase in phrases:
             assert phrase in code, f"troubleshooting.md explains {message!r}, but no code prints {phrase!r}"
+
+
+def test_a_release_is_installed_beside_the_running_one_and_a_broken_one_is_not_switched_to(tmp_path):
+    """release.sh install against a stand-in project whose set-up (scripts/run.sh) passes, then one whose fails."""
+    def git(*args, cwd):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=30,
+                       env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                            "GIT_COMMITTER_EMAIL": "t@t"})
+
+    upstream = tmp_path / "upstream"
+    (upstream / "scripts").mkdir(parents=True)
+    (upstream / "scripts" / "run.sh").write_text('[ "$*" = "flows check" ] && echo set up\n')
+    git("init", "-q", "-b", "main", cwd=upstream)
+    git("add", ".", cwd=upstream)
+    git("commit", "-q", "-m", "good", cwd=upstream)
+    git("tag", "v1", cwd=upstream)
+    root = tmp_path / "opt"
+    root.mkdir()
+    git("clone", "-q", str(upstream), str(root / "repo"), cwd=tmp_path)
+    env = {**os.environ, "ROOT": str(root), "NO_RESTART": "1"}
+    script = str(DEPLOY / "release.sh")
+
+    done = subprocess.run(["bash", script, "install", "v1"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = (root / "current").resolve()
+    assert first.parent == root / "releases" and (first / "scripts" / "run.sh").is_file()
+
+    (upstream / "scripts" / "run.sh").write_text("exit 1\n")  # the next release does not set up
+    git("commit", "-q", "-am", "broken", cwd=upstream)
+    failed = subprocess.run(["bash", script, "install", "main"], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert failed.returncode == 1 and "did not set up" in failed.stderr
+    assert (root / "current").resolve() == first and not (root / "previous").exists()

@@ -54,9 +54,9 @@ class Worker:
         if self.process is None or self.process.returncode is not None:
             return False
         with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
-            async with aiohttp.ClientSession() as session:
-                async with session.get(f"{self.base}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as answer:
-                    return answer.status == 200
+            timeout = aiohttp.ClientTimeout(total=2)
+            async with aiohttp.ClientSession() as session, session.get(f"{self.base}/readyz", timeout=timeout) as answer:
+                return answer.status == 200
         return False
 
     async def wait_ready(self) -> None:
@@ -94,10 +94,9 @@ def load_balancer(workers: list[Worker]):
         while True:
             for worker in workers:
                 if await worker.ready():
-                    async with aiohttp.ClientSession() as session:
-                        async with session.post(f"{worker.base}{path}", data=form) as answer:
-                            answer.raise_for_status()
-                            return await answer.text()
+                    async with aiohttp.ClientSession() as session, session.post(f"{worker.base}{path}", data=form) as answer:
+                        answer.raise_for_status()
+                        return await answer.text()
             if time.monotonic() > deadline:
                 raise aiohttp.ClientError("no worker ready")
             await asyncio.sleep(0.2)

@@ -4,7 +4,12 @@ spans under the turns (bot/serving/tracing.py), caught here with the SDK's in-me
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
+from bot.replay.runner import (
+    in_process_server,
+    replay_scenario,
+    replay_settings,
+    store_reports,
+)
 from bot.replay.scenario import load_scenario
 from bot.serving.tracing import _headers, otlp_exporter, setup_tracing
 from bot.settings import load_settings

@@ -60,7 +60,7 @@ class DatabaseSummary:
 
 
 def _timestamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:

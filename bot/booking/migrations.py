@@ -105,32 +105,32 @@ class SchemaTarget(Protocol):
 
 # Migration 1: exactly what bot/booking/store.py created before versions (sqlite-utils' DDL, whitespace included).
 _V1_TABLES = (
-    'CREATE TABLE IF NOT EXISTS "bookings" (\n   "id" INTEGER PRIMARY KEY,\n   "code" TEXT NOT NULL,\n'
+    ('CREATE TABLE IF NOT EXISTS "bookings" (\n   "id" INTEGER PRIMARY KEY,\n   "code" TEXT NOT NULL,\n'
     '   "status" TEXT NOT NULL,\n   "name" TEXT NOT NULL,\n   "party_size" INTEGER NOT NULL,\n'
     '   "date" TEXT NOT NULL,\n   "time" TEXT NOT NULL,\n   "caller" TEXT,\n   "call_sid" TEXT,\n'
-    '   "notes" TEXT,\n   "created_at" TEXT,\n   "updated_at" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "booking_history" (\n   "id" INTEGER PRIMARY KEY,\n'
+    '   "notes" TEXT,\n   "created_at" TEXT,\n   "updated_at" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "booking_history" (\n   "id" INTEGER PRIMARY KEY,\n'
     '   "booking_id" INTEGER REFERENCES "bookings"("id"),\n   "action" TEXT,\n   "call_sid" TEXT,\n'
-    '   "at" TEXT,\n   "before" TEXT,\n   "after" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "calls" (\n   "call_sid" TEXT PRIMARY KEY,\n   "caller" TEXT,\n'
-    '   "started_at" TEXT,\n   "ended_at" TEXT,\n   "outcome" TEXT,\n   "booking_id" INTEGER\n)',
-    'CREATE TABLE IF NOT EXISTS "call_turns" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
-    '   "turn" INTEGER,\n   "caller_heard" TEXT,\n   "bot_said" TEXT,\n   "at" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "messages" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
+    '   "at" TEXT,\n   "before" TEXT,\n   "after" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "calls" (\n   "call_sid" TEXT PRIMARY KEY,\n   "caller" TEXT,\n'
+    '   "started_at" TEXT,\n   "ended_at" TEXT,\n   "outcome" TEXT,\n   "booking_id" INTEGER\n)'),
+    ('CREATE TABLE IF NOT EXISTS "call_turns" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
+    '   "turn" INTEGER,\n   "caller_heard" TEXT,\n   "bot_said" TEXT,\n   "at" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "messages" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
     '   "caller" TEXT,\n   "name" TEXT,\n   "callback_number" TEXT,\n   "reason" TEXT,\n   "at" TEXT,\n'
-    '   "audio_path" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "turn_latency" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
+    '   "audio_path" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "turn_latency" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
     '   "turn" INTEGER,\n   "at" TEXT,\n   "caller_stopped_at" REAL,\n   "voice_to_voice_ms" REAL,\n'
     '   "stt_final_ms" REAL,\n   "turn_end_ms" REAL,\n   "llm_first_ms" REAL,\n   "tts_first_audio_ms" REAL,\n'
     '   "bot_started_ms" REAL,\n   "first_audio_sent_ms" REAL,\n   "vad_ms" REAL,\n   "stt_ms" REAL,\n'
     '   "turn_ms" REAL,\n   "llm_ms" REAL,\n   "tools_ms" REAL,\n   "tts_ms" REAL,\n   "output_ms" REAL,\n'
-    '   "pipeline_ms" REAL,\n   "breakdown" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "call_faults" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
-    '   "job" TEXT,\n   "provider" TEXT,\n   "reason" TEXT,\n   "fallback" TEXT,\n   "at" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "call_questions" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
-    '   "question" TEXT,\n   "fact" TEXT,\n   "at" TEXT\n)',
-    'CREATE TABLE IF NOT EXISTS "call_resume" (\n   "call_sid" TEXT PRIMARY KEY,\n   "node" TEXT,\n'
-    '   "state" TEXT,\n   "messages" TEXT,\n   "saved_at" TEXT,\n   "interrupted_at" TEXT\n)',
+    '   "pipeline_ms" REAL,\n   "breakdown" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "call_faults" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
+    '   "job" TEXT,\n   "provider" TEXT,\n   "reason" TEXT,\n   "fallback" TEXT,\n   "at" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "call_questions" (\n   "id" INTEGER PRIMARY KEY,\n   "call_sid" TEXT,\n'
+    '   "question" TEXT,\n   "fact" TEXT,\n   "at" TEXT\n)'),
+    ('CREATE TABLE IF NOT EXISTS "call_resume" (\n   "call_sid" TEXT PRIMARY KEY,\n   "node" TEXT,\n'
+    '   "state" TEXT,\n   "messages" TEXT,\n   "saved_at" TEXT,\n   "interrupted_at" TEXT\n)'),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -180,8 +180,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "one-time media stream tokens: the calls the signed webhook let in (bot/telephony/stream_auth.py)",
         {
             "sqlite": (
-                'CREATE TABLE IF NOT EXISTS "stream_tokens" (\n   "token" TEXT PRIMARY KEY,\n   "call_sid" TEXT,\n'
-                '   "caller" TEXT,\n   "stir_verstat" TEXT,\n   "expires_at" TEXT\n)',
+                ('CREATE TABLE IF NOT EXISTS "stream_tokens" (\n   "token" TEXT PRIMARY KEY,\n   "call_sid" TEXT,\n'
+                '   "caller" TEXT,\n   "stir_verstat" TEXT,\n   "expires_at" TEXT\n)'),
             ),
         },
     ),

@@ -21,7 +21,9 @@ from collections.abc import Callable
 
 from loguru import logger
 from pipecat.pipeline.worker import PipelineWorker
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+)
 
 from bot.booking.store import BookingStore
 from bot.call.resume import CallCheckpoints

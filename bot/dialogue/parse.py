@@ -306,6 +306,8 @@ _NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!grou
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
+    # "I need it for 11", "something at 7": the booking's time, not a head count.
+    (re.compile(r"\b(?:it|something|one|that) (?:for|at|around) (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b" + _NOT_HEADCOUNT + r"(?! of us)"), _hm),
     # "715 in the evening", "1115 please": speech-to-text writes a clock time as one number.
     (re.compile(r"(?<!\d )\b(?P<h>1[0-2]|[1-9])(?P<mi>[0-5]\d)(?= (?:in the |and the |this )?(?:morning|afternoon|evening|night)\b| please\b)"), _hm),
     # "1930" / "730" need a cue or to be the whole answer; otherwise they're likely part of a phone number.
@@ -468,7 +470,7 @@ _NOT_NAME = frozenset(
     """.split()
 ) | set(_UNITS) | set(_TENS) | set(_ORDINALS) | set(_WEEKDAYS)
 _NAME_CUE = re.compile(
-    r"\b(?:(?:my |the )?name(?: is|'s| was)|under(?: the name)?(?: of)?|this is|i am|i'm|call me)\s+", re.I
+    r"\b(?:(?:my |the |her |his |our )?name(?: is|'s| was| of| should be)|under(?: the name)?(?: of)?|this is|i am|i'm|call me)\s+", re.I
 )
 _SELF_CUE = ("i", "this")  # "I'm calling", "this is amazing": an -ing/adjective is not a name
 _NAME_FILLER = re.compile(

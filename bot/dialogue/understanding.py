@@ -60,7 +60,9 @@ _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 _QUESTION_WEIGHT = 3.0
 _VAGUE_QUESTION_WEIGHT = 0.4
 _BOOKING_WORD_DISCOUNT = 2.0
-_MENDABLE = ("party_size", "date", "time")  # the values bot/dialogue/repair.py mends
+_MENDABLE = ("party_size", "date", "time")
+# "The name is nothing, please" is a misheard name, not "nothing else" said to end the call.
+_NAME_GIVEN = re.compile(r"\b(?:my|the|her|his) name\b", re.IGNORECASE)  # the values bot/dialogue/repair.py mends
 # Argument names filled with the caller's own words when the tool requires them.
 _FREE_TEXT = {"reason", "message", "details", "request", "notes", "note"}
 
@@ -146,7 +148,7 @@ def _score(
             score += 1
     for intent in _intents_of(tool.name):
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
-        if intent == "end" and has_values:
+        if intent == "end" and (has_values or _NAME_GIVEN.search(text)):
             continue
         if _INTENTS[intent].search(text):
             score += _INTENT_WEIGHT.get(intent, 3)

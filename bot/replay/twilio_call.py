@@ -53,10 +53,10 @@ def webhook_poster(ssl: ssl_module.SSLContext | None = None) -> WebhookPost:
     """Webhook requests straight to their URL (through a proxy, if that is the URL)."""
 
     async def post(url: str, form: dict[str, str]) -> str:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(url, data=form, ssl=ssl if ssl is not None else True) as answer:
-                answer.raise_for_status()
-                return await answer.text()
+        tls = ssl if ssl is not None else True
+        async with aiohttp.ClientSession() as session, session.post(url, data=form, ssl=tls) as answer:
+            answer.raise_for_status()
+            return await answer.text()
 
     return post
 

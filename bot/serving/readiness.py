@@ -76,7 +76,10 @@ class EngineWarmUp:
 
                     moonshine(str(bundled_model_dir()), settings.engine_threads)
                 else:
-                    from bot.services.whisper_stt import bundled_model_path, shared_model
+                    from bot.services.whisper_stt import (
+                        bundled_model_path,
+                        shared_model,
+                    )
 
                     shared_model(bundled_model_path(), settings.engine_threads)
             if _needs_local(settings, "tts"):
