@@ -463,3 +463,61 @@ def test_extract_never_raises_on_booking_like_text(words, expecting, today):
 
 def test_extract_handles_huge_input():
     _check_sane(extract("table for four at seven " * 10_000, TODAY))
+
+
+# Misheard forms: what speech-to-text makes of unfamiliar voices on a phone line, mended against the
+# vocabulary of the slot (bot/dialogue/repair.py), and flagged so the bot checks the value with the caller.
+@pytest.mark.parametrize(
+    "heard, expecting, field, expected",
+    [
+        ("That's for you people on Friday.", None, "party_size", 2),
+        ("That's four few people.", None, "party_size", 2),
+        ("That's 42 people on Wednesday.", None, "party_size", 2),  # "for two" run together
+        ("We are tree.", "party_size", "party_size", 3),
+        ("Sex people, please.", None, "party_size", 6),
+        ("On Wensday, please.", None, "date", dt.date(2026, 11, 25)),
+        ("Saterday please.", "date", "date", dt.date(2026, 11, 28)),
+        ("Seven this rock in the evening.", None, "time", dt.time(19, 0)),
+    ],
+)
+def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expected):
+    found = extract(heard, TODAY, expecting=expecting)
+    assert getattr(found, field) == expected and found.mended
+
+
+@pytest.mark.parametrize(
+    "said, expecting",
+    [
+        ("A table for two people on Friday.", None),  # heard right: nothing to mend, nothing to check
+        ("What's the weather like?", "date"),  # "what's" is not Wednesday
+        ("Friday.", "party_size"),  # a word of another slot is never mended into a number
+        ("For the people who came last time.", None),
+        ("The name is way more.", "name"),  # "more" is not March
+    ],
+)
+def test_clear_or_unrelated_words_are_never_mended(said, expecting):
+    assert not extract(said, TODAY, expecting=expecting).mended
+
+
+@pytest.mark.parametrize(
+    "text, time",
+    [
+        ("evening 6", dt.time(18, 0)),
+        ("Make it at evening 6.", dt.time(18, 0)),
+        ("this evening 5", dt.time(17, 0)),
+        ("afternoon 130.", dt.time(13, 30)),
+        ("I wanted in the morning 1130.", dt.time(11, 30)),
+        ("Reserve it for 7 in the evening.", dt.time(19, 0)),
+        ("5 o\"clock in the evening please.", dt.time(17, 0)),
+        ("quarter to 12 in the morning", dt.time(11, 45)),
+        ("I need it for 11.", dt.time(11, 0)),
+        ("10:45", dt.time(10, 45)),
+    ],
+)
+def test_times_as_callers_put_them(text, time):
+    assert parse_time(text) == time
+
+
+def test_a_head_count_before_a_part_of_the_day_stays_a_head_count():
+    found = extract("A table for 4 in the evening, please.", TODAY)
+    assert found.party_size == 4 and found.time is None

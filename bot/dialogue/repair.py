@@ -35,7 +35,7 @@ SOUND_MATCH = 0.85  # Jaro-Winkler similarity of the Metaphone codes
 CLOSE_SPELLING = 0.8  # rapidfuzz ratio / 100: spelled nearly the same
 LOOSE_SPELLING = 0.55  # ... and enough alike, when it also sounds the same
 _HEADCOUNT_CONTEXT = re.compile(
-    r"(?:\b(?:for|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?= (?:people|persons|guests|of us)\b)|"
+    r"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? (?:people|persons|guests|of us)\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
 _FOR_N = re.compile(r"\b4(?P<n>[1-9]) (?:people|persons|guests)\b")  # no phone booking is for 41 to 49
@@ -60,6 +60,17 @@ def _closest(word: str, vocabulary: tuple[str, ...], *, min_sound_code: int = 3)
     return best
 
 
+# How the short numbers end when said: a short word that ends the same way in a head count rhymes with
+# the number that was said ("for you people" is "for two people"); Metaphone keeps no vowels to tell.
+_RHYMES = {"two": ("oo", "ew", "ou", "ue"), "three": ("ee", "ea"), "eight": ("ate", "ait"), "nine": ("ine",)}
+
+
+def _rhyming_number(word: str) -> str | None:
+    if len(word) > 4 or word in _OTHER_SLOTS:
+        return None
+    return next((number for number, ends in _RHYMES.items() if word.endswith(ends)), None)
+
+
 def repair_party_size(text: str, *, bare: bool = False) -> str | None:
     """ "That's for tree people" -> "That's for three people", "42 people" -> "for 2 people" ("for two" run
     together); a lone word ("tree") only when the bot asked for the party size (``bare``)."""
@@ -70,7 +81,7 @@ def repair_party_size(text: str, *, bare: bool = False) -> str | None:
         group = "word" if m["word"] else "bare"
         if group == "bare" and not bare:
             continue
-        if (number := _closest(m[group], NUMBERS, min_sound_code=2)) is not None:
+        if (number := _closest(m[group], NUMBERS, min_sound_code=2) or _rhyming_number(m[group])) is not None:
             return lowered[: m.start(group)] + number + lowered[m.end(group) :]
     return None
 
