@@ -161,6 +161,13 @@ class Business(BaseModel):
                 moment += step
         return times
 
+    def spoken_answers(self, today: dt.date) -> list[str]:
+        """Everything the line may say to a caller's question: the facts, and the hours of the week ahead."""
+        facts = self.facts
+        written = [getattr(facts, kind) for kind in Facts.model_fields if isinstance(getattr(facts, kind), str)]
+        days = [today + dt.timedelta(days=n) for n in range(8)]
+        return [*written, *(entry.answer for entry in facts.more), *{self.hours_said(d, today) for d in [None, *days]}]
+
     def hours_said(self, day: dt.date | None, today: dt.date) -> str:
         """The opening hours in the business's words: for one day when the caller named one, else the week."""
         words = self.facts.hours_words

@@ -18,6 +18,7 @@ from typing import Any
 
 from loguru import logger
 from pipecat.flows import TRANSITION_IN_YAML, FlowManager
+from rapidfuzz import fuzz
 
 from bot.booking import availability, facts, spoken
 from bot.booking.availability import Problem, Slot
@@ -46,6 +47,7 @@ MAX_TEXT_LENGTH = 200
 # Searches by code or name and day that may find nothing in one call before it goes to staff:
 # a caller who really has a booking gets there sooner or later; one guessing others' does not.
 MAX_FAILED_SEARCHES = 3
+SAME_NAME_WORD = 80  # rapidfuzz ratio, 0-100, from which a heard word is taken for a word of the booked name
 Result = tuple[dict, Any]
 
 
@@ -357,10 +359,7 @@ async def find_booking(
     elif state.get("candidates") and day:  # several found (a verified number's, or one name and day's): which day
         matches = [b for b in map(call.store.get, state["candidates"]) if b.date == day]
     elif name and day:  # a name alone is no proof: anyone may know it
-        # Every word said must be in the booking's name: "Lee" finds Ann Lee, "Ann Smith" does not.
-        said = set(name.lower().split())
-        matches = [b for b in call.store.upcoming_bookings(today, name=name, date=day)
-                   if said <= set(b.name.lower().split())]
+        matches = [b for b in call.store.upcoming_bookings(today, name=name, date=day) if _same_name(name, b.name)]
     else:
         return {"next": "verify", "expecting": "date" if name else "name", "found": 0}, TRANSITION_IN_YAML
     if not matches:
@@ -368,6 +367,13 @@ async def find_booking(
         if state["search_failures"] >= MAX_FAILED_SEARCHES:
             return _search_limit(call), TRANSITION_IN_YAML
     return _found(flow_manager, matches), TRANSITION_IN_YAML
+
+
+def _same_name(said: str, booked: str) -> bool:
+    """Every word said is a word of the booking's name: "Lee" finds Ann Lee, "Ann Smith" does not. A word
+    may be misheard by a letter or so ("Robert Glark" is Robert Clark), never replaced by another name."""
+    booked_words = booked.lower().split()
+    return all(any(fuzz.ratio(word, b) >= SAME_NAME_WORD for b in booked_words) for word in said.lower().split())
 
 
 def _search_limit(call: CallContext) -> dict:

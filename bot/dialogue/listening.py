@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue import parse
+from bot.dialogue import parse, questions
 from bot.dialogue.engine import asked_for
 
 # Words an answer to each question is made of (a vocabulary, not one answer: never "two people").
@@ -47,8 +47,13 @@ class SecondHearing:
     today: Callable[[], dt.date]
 
     def primer_for(self, first: str) -> str | None:
+        """The primer for a second hearing, or None when the first was an answer of another kind: a
+        question about the business, a yes or no, or another of the booking's values."""
         slot = asked_for(self.messages())
-        if slot not in PRIMERS or _value(first, slot, self.today()) is not None:
+        if slot not in PRIMERS or questions.looks_like_question(first):
+            return None
+        found = parse.extract(first, self.today(), expecting=slot)
+        if found.yes_no is not None or any(v is not None for v in (found.party_size, found.date, found.time)):
             return None
         return PRIMERS[slot]
 

@@ -108,13 +108,21 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE, *, guarded: boo
     return LocalPiperTTSService(first_clause=settings.tts_first_clause, cache=settings.tts_cache)
 
 
-def warm_up_tts(settings: Settings) -> int:
-    """Synthesize the flow's fixed lines into the embedded TTS's cache (blocking); how many were new."""
+def fixed_phrases(settings: Settings) -> list[str]:
+    """What the embedded TTS can have ready before a call: the flow's fixed lines and the business's answers
+    to callers' questions (none when the TTS is a cloud one or keeps no cache)."""
     if settings.tts is Provider.NULL or settings.uses_cloud("tts") or not settings.tts_cache:
-        return 0
-    from bot.services.piper_tts import flow_phrases, warm_up
+        return []
+    from bot.services.piper_tts import flow_phrases
 
-    return warm_up(flow_phrases(settings.flow_file))
+    return flow_phrases(settings.flow_file, settings.business.spoken_answers(dt.date.today()))
+
+
+def warm_up_tts(settings: Settings) -> int:
+    """Synthesize :func:`fixed_phrases` into the embedded TTS's cache (blocking); how many were new."""
+    from bot.services.piper_tts import warm_up
+
+    return warm_up(fixed_phrases(settings))
 
 
 def _local(settings: Settings, job: str) -> Settings:

@@ -116,11 +116,12 @@ def shared_cache(path: str) -> SpeechCache:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def flow_phrases(flow_file: Path) -> list[str]:
-    """The fixed text of a flow's ``Say:`` and ``Again:`` lines: sentences, whole and split as a reply's first one is."""
+def flow_phrases(flow_file: Path, answers: list[str] = ()) -> list[str]:
+    """The fixed text of a flow's ``Say:`` and ``Again:`` lines and of the business's ``answers`` to callers'
+    questions: sentences, whole and split as a reply's first one is."""
     phrases: list[str] = []
     text = Path(flow_file).read_text()
-    for line in SAY_LINE.findall(text) + AGAIN_LINE.findall(text):
+    for line in SAY_LINE.findall(text) + AGAIN_LINE.findall(text) + list(answers):
         for sentence in _SENTENCE_END.split(line.strip()):
             phrases += [sentence, *split_first_clause(sentence)]
     return [p for p in dict.fromkeys(phrases) if "{{" not in p and any(c.isalnum() for c in p)]

@@ -101,14 +101,12 @@ class EngineWarmUp:
             logger.warning(f"The TTS cache was not filled: {e}")
 
     def _fill_tts_cache(self) -> None:
-        """The flow's fixed lines, synthesized once (as bot.services.factory.warm_up_tts does), a line at a
-        time so that a stop waits for one line only: the first callers' replies start from the cache too."""
-        settings = self._settings
-        if settings.tts is Provider.NULL or settings.uses_cloud("tts") or not settings.tts_cache:
-            return
-        from bot.services.piper_tts import flow_phrases, warm_up
+        """The fixed phrases (bot.services.factory.fixed_phrases), synthesized once, a line at a time so that
+        a stop waits for one line only: the first callers' replies start from the cache too."""
+        from bot.services.factory import fixed_phrases
+        from bot.services.piper_tts import warm_up
 
-        for phrase in flow_phrases(settings.flow_file):
+        for phrase in fixed_phrases(self._settings):
             if self._stopping.is_set():
                 return
             warm_up([phrase])
