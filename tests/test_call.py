@@ -6,6 +6,7 @@ import json
 from bot.audio import load_phone_audio
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
+from bot.telephony.media_stream import MAX_MESSAGE_BYTES
 from tests.conftest import NOW, PROJECT
 
 REQUEST = PROJECT / "recordings" / "one-sentence" / "01-request.wav"
@@ -15,7 +16,9 @@ GARBAGE = [
     json.dumps({"event": "media", "media": "a string"}),
     json.dumps({"event": "dance"}),
     json.dumps(["media"]),
-    json.dumps({"event": "media", "media": {"payload": "A" * 200_000}}),
+    # Far more audio than a media message carries, though under the size that ends a call
+    # (MAX_MESSAGE_BYTES: a larger one is an attack, refused in tests/test_security.py).
+    json.dumps({"event": "media", "media": {"payload": "A" * (MAX_MESSAGE_BYTES - 1024)}}),
     json.dumps({"event": "dtmf", "dtmf": {"digit": "Z"}}),
 ]
 
