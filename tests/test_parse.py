@@ -493,10 +493,13 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
         ("Friday.", "party_size"),  # a word of another slot is never mended into a number
         ("For the people who came last time.", None),
         ("The name is way more.", "name"),  # "more" is not March
+        ("A table for two at seven thirty.", None),  # "thirty" is minutes, not Thursday
+        ("Six forty five in the evening.", "time"),
     ],
 )
 def test_clear_or_unrelated_words_are_never_mended(said, expecting):
-    assert not extract(said, TODAY, expecting=expecting).mended
+    found = extract(said, TODAY, expecting=expecting)
+    assert not found.mended and (found.date is None or "day" in said.lower())
 
 
 @pytest.mark.parametrize(
