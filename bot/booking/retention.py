@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from loguru import logger
 
 from bot.booking.store import BookingStore, StoreUnavailable
@@ -68,7 +66,7 @@ def _scrubbed(snapshot: str | None) -> str | None:
     return json.dumps(booking | {"name": FORGOTTEN_NAME, "caller": None, "notes": None})
 
 
-def _anonymise_bookings(db: sqlite_utils.Database, ids: list[int], *, unlink_calls: bool = False) -> int:
+def _anonymise_bookings(db: Any, ids: list[int], *, unlink_calls: bool = False) -> int:
     for booking_id in ids:
         # A forgotten booking leaves its call too, so it is not counted against withheld callers' daily limit.
         call_sid = ", call_sid = null" if unlink_calls else ""
@@ -80,7 +78,7 @@ def _anonymise_bookings(db: sqlite_utils.Database, ids: list[int], *, unlink_cal
     return len(ids)
 
 
-def _mask_fault_numbers(db: sqlite_utils.Database, where: str, params: list[Any]) -> None:
+def _mask_fault_numbers(db: Any, where: str, params: list[Any]) -> None:
     """Faults stay (they are about the providers), but an SMS fallback's note names the caller's number."""
     faults = db.execute(f"select id, reason, fallback from call_faults where {where}", params).fetchall()
     for fault_id, *notes in faults:
@@ -128,7 +126,7 @@ async def sweep(store: BookingStore, days: int, recordings_dir: Path) -> Removed
     """One run of the server's retention job; a failure (a database locked too long) waits for the next."""
     try:
         removed = await store.run(remove_expired, store, days, recordings_dir)
-    except (StoreUnavailable, sqlite3.Error, OSError):
+    except (StoreUnavailable, OSError, *store.backend.errors):
         logger.exception("Retention sweep failed; the next one tries again")
         return None
     if removed:
