@@ -21,6 +21,7 @@ import time
 import aiohttp
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from bot.booking import migrations
 from bot.booking.migrations import LATEST_VERSION, MIGRATIONS, Migration, MigrationFailed, migrate
@@ -29,6 +30,7 @@ from bot.booking.store import BookingStore, StoreUnavailable
 from bot.cli import main
 from bot.replay.runner import free_port
 from bot.settings import ConfigError, load_settings
+from server import create_app
 from tests.conftest import PROJECT
 
 WED = dt.date(2026, 11, 25)
@@ -110,6 +112,16 @@ def test_a_connection_the_server_dropped_fails_one_write_whole_then_a_new_one_is
     assert store.schema_version() == LATEST_VERSION  # the readiness check: reachable again
     made = store.create_booking(name="Ann Lee", party_size=2, date=WED, time=SEVEN, caller=None, call_sid="CA1")
     assert [b.id for b in store.upcoming_bookings(WED)] == [made.id] and len(store.history(made.id)) == 1
+
+
+def test_readyz_says_whether_the_postgresql_database_answers(postgres_url, postgres_server, tmp_path):
+    app = create_app(load_settings(database_url=postgres_url, recordings_dir=tmp_path / "calls"))
+    with TestClient(app) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["store"] == "ok"
+        postgres_server.drop(postgres_url)  # the database is gone: every host's connection to it too
+        gone = client.get("/readyz")
+        assert gone.status_code == 503 and gone.json()["store"].startswith("unreachable: ")
 
 
 # A bad BOT_DATABASE_URL: one line naming it, at start-up

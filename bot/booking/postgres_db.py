@@ -36,8 +36,14 @@ from psycopg.rows import dict_row
 from bot.booking.database import DatabaseBusy
 from bot.booking.migrations import AddColumn, CreateIndex, Step, migrate
 
-# How long a first connection may take before start-up says the server cannot be reached.
-CONNECT_TIMEOUT_SECS = 10
+# Connection options the URL may override. Some reads run on the event loop that carries every call's
+# audio, so a database host that vanished must be noticed in seconds, not at TCP's default of minutes.
+CONNECTION_DEFAULTS = {
+    "connect_timeout": "10", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3",
+    "tcp_user_timeout": "10000", "application_name": "phone-booking-bot",
+}
+# No statement of the store's takes long; one that does is a server in trouble, and is given up.
+STATEMENT_TIMEOUT_MS = 15000
 # Serialises hosts migrating the same database at start-up.
 _MIGRATION_LOCK = "schema migration"
 # The migrations' dialect-neutral column types, as PostgreSQL spells them (its REAL is only 4 bytes).
@@ -218,13 +224,15 @@ class PostgresBackend:
         return safe_url(self.url)
 
     def connect(self) -> PostgresConnection:
-        options = {} if "connect_timeout" in self.url else {"connect_timeout": CONNECT_TIMEOUT_SECS}
         try:
-            conn = psycopg.connect(self.url, autocommit=True, application_name="phone-booking-bot", **options)
-        except psycopg.OperationalError as e:
+            given = conninfo_to_dict(self.url)
+            defaults = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+            conn = psycopg.connect(self.url, autocommit=True, **defaults)
+            # A lock held by another host is waited for as long as SQLite's busy timeout, then the write gives up.
+            conn.execute(f"SET lock_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        except psycopg.Error as e:  # unreachable, refused, wrong password, no such database, unreadable URL
             raise DatabaseBusy("unreachable", e) from e
-        # A lock held by another host is waited for as long as SQLite's busy timeout, then the write gives up.
-        conn.execute(f"SET lock_timeout = {int(self.busy_timeout_ms)}")
         with self._opened_lock:
             self._opened.add(conn)
         return PostgresConnection(conn)
