@@ -9,7 +9,13 @@ import threading
 
 import pytest
 
-from bot.booking.store import CODE_ALPHABET, BookingLimitReached, BookingNotFound, BookingStore, SlotUnavailable
+from bot.booking.store import (
+    CODE_ALPHABET,
+    BookingLimitReached,
+    BookingNotFound,
+    BookingStore,
+    SlotUnavailable,
+)
 
 WED = dt.date(2026, 11, 25)
 SEVEN = dt.time(19, 0)

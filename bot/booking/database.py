@@ -57,7 +57,8 @@ class Backend(Protocol):
 def open_backend(location: str | Path, *, busy_timeout_ms: int) -> Backend:
     """The backend for ``location``: a ``postgresql://`` URL (BOT_DATABASE_URL), else an SQLite file path."""
     if str(location).startswith(POSTGRES_SCHEMES):
-        from bot.booking.postgres_db import PostgresBackend  # psycopg only for those who use it
+        # psycopg is imported only by those who use it.
+        from bot.booking.postgres_db import PostgresBackend
 
         return PostgresBackend(str(location), busy_timeout_ms=busy_timeout_ms)
     from bot.booking.sqlite_db import SQLiteBackend
