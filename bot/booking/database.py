@@ -24,8 +24,9 @@ from typing import Any, Protocol
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-class DatabaseBusy(Exception):
-    """A write could not start or finish (locked too long, the server unreachable): nothing was written."""
+class DatabaseUnavailable(Exception):
+    """No connection could be opened, or a write could not start or finish (locked too long, the server
+    gone): nothing was written."""
 
     def __init__(self, kind: str, error: Exception):
         self.kind = kind  # the bot_store_errors_total label: "locked", "unreachable"

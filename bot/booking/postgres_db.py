@@ -33,7 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from bot.booking.database import DatabaseBusy
+from bot.booking.database import DatabaseUnavailable
 from bot.booking.migrations import AddColumn, CreateIndex, Step, migrate
 
 # Connection options the URL may override. Some reads run on the event loop that carries every call's
@@ -232,7 +232,7 @@ class PostgresBackend:
             conn.execute(f"SET lock_timeout = {int(self.busy_timeout_ms)}")
             conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
         except psycopg.Error as e:  # unreachable, refused, wrong password, no such database, unreadable URL
-            raise DatabaseBusy("unreachable", e) from e
+            raise DatabaseUnavailable("unreachable", e) from e
         with self._opened_lock:
             self._opened.add(conn)
         return PostgresConnection(conn)
@@ -248,9 +248,9 @@ class PostgresBackend:
                     db.conn.execute("select pg_advisory_xact_lock(%s)", [lock])
                 yield
         except (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected) as e:
-            raise DatabaseBusy("locked", e) from e
+            raise DatabaseUnavailable("locked", e) from e
         except psycopg.OperationalError as e:
-            raise DatabaseBusy("unreachable", e) from e
+            raise DatabaseUnavailable("unreachable", e) from e
 
     def migrate(self, db: PostgresConnection) -> None:
         migrate(PostgresSchema(db.conn))  # no file to copy first: back up with pg_dump (docs/deployment.md)

@@ -3,7 +3,7 @@
 A write transaction is ``BEGIN IMMEDIATE``: it holds the file's one write lock
 from its start, so whatever it reads (a day's seats) stays as read until it
 commits, in every process. A writer waits up to the busy timeout for another
-process's lock, then gives up (:class:`DatabaseBusy`, nothing written).
+process's lock, then gives up (:class:`DatabaseUnavailable`, nothing written).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.booking.backup import backup_before_upgrade
-from bot.booking.database import DatabaseBusy
+from bot.booking.database import DatabaseUnavailable
 from bot.booking.migrations import SQLiteSchema, migrate, sqlite_version
 
 
@@ -68,7 +68,7 @@ class SQLiteBackend:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as e:
-            raise DatabaseBusy("locked", e) from e
+            raise DatabaseUnavailable("locked", e) from e
         try:
             yield
         except BaseException:

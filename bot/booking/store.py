@@ -32,7 +32,7 @@ import sqlite_utils
 from loguru import logger
 
 from bot.booking.business import Business
-from bot.booking.database import DatabaseBusy, open_backend
+from bot.booking.database import DatabaseUnavailable, open_backend
 from bot.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ class BookingStore:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-db")
         try:
             self._shared = self.backend.connect() if self.backend.shared else None
-            self.backend.migrate(self.db)
-        except DatabaseBusy as e:
+            self.backend.migrate(self._connection())
+        except DatabaseUnavailable as e:
             raise StoreUnavailable(f"{self.backend.describe()}: {e}") from e
 
     @classmethod
@@ -163,15 +163,20 @@ class BookingStore:
         opened is a :class:`ConfigError` naming the setting, at start-up rather than on the first call."""
         from bot.settings import ConfigError
 
-        setting = "BOT_DATABASE_URL" if settings.database_url else "BOT_DB_PATH"
         try:
             return cls(settings.database, settings.business)
-        except StoreUnavailable as e:
-            raise ConfigError(f"{setting}: cannot open the booking database {e}") from None
+        except StoreUnavailable as e:  # only a database server is unreachable (an SQLite file raises its own error)
+            raise ConfigError(f"BOT_DATABASE_URL: cannot open the booking database {e}") from None
 
     @property
     def db(self) -> Any:
         """This thread's connection, with sqlite-utils' API (a reader never waits for a writer)."""
+        try:
+            return self._connection()
+        except DatabaseUnavailable as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def _connection(self) -> Any:
         if self._shared is not None:
             return self._shared
         db = getattr(self._connections, "db", None)
@@ -189,10 +194,7 @@ class BookingStore:
 
     def schema_version(self) -> int:
         """The database's schema version (a cheap read: the readiness check's "store reachable")."""
-        try:
-            return self.backend.schema_version(self.db)
-        except DatabaseBusy as e:
-            raise StoreUnavailable(str(e)) from e
+        return self.backend.schema_version(self.db)
 
     def close(self) -> None:
         """Finish the queued writes (checkpoints, turns), stop the writer thread, hang up."""
@@ -204,10 +206,10 @@ class BookingStore:
         """A write transaction holding ``keys`` (what it reads and must stay as read) from the start."""
         with self._lock:
             try:
-                db = self.db
+                db = self._connection()
                 with self.backend.transaction(db, keys):
                     yield db
-            except DatabaseBusy as e:
+            except DatabaseUnavailable as e:
                 METRICS.store_errors.labels(kind=e.kind).inc()
                 raise StoreUnavailable(str(e)) from e
 
