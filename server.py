@@ -191,7 +191,7 @@ def create_app(
         close_later(settings.resume_grace_secs + 1)
         if readiness.engines is not None:
             readiness.engines.start()
-        with serving(settings.db_path):  # `python -m bot restore` refuses while this is held
+        with serving(store.path):  # `python -m bot restore` refuses while this is held
             yield
             for task in list(closers):
                 task.cancel()
