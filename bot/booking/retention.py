@@ -28,6 +28,8 @@ from bot.telephony.caller_id import mask_numbers
 
 FORGOTTEN_NAME = "(forgotten)"
 SWEEP_EVERY_SECS = 3600.0
+# Every host sweeps the shared database: one at a time (PostgreSQL), so two never rewrite the same rows at once.
+RETENTION_KEY = "retention"
 
 
 @dataclass
@@ -101,7 +103,7 @@ def _delete_files(paths: list[Path]) -> int:
 def remove_expired(store: BookingStore, days: int, recordings_dir: Path) -> Removed:
     """Delete what is older than ``days`` (run it on the store's writer thread: :meth:`BookingStore.run`)."""
     removed, cutoff = Removed(), _iso(_ago(days))
-    with store.write_transaction() as db:
+    with store.write_transaction(RETENTION_KEY) as db:
         removed.transcript_turns = db.execute("delete from call_turns where at < ?", [cutoff]).rowcount
         removed.questions = db.execute("delete from call_questions where at < ?", [cutoff]).rowcount
         removed.checkpoints = db.execute("delete from call_resume where saved_at < ?", [cutoff]).rowcount
@@ -144,7 +146,7 @@ async def keep_sweeping(store: BookingStore, days: int, recordings_dir: Path) ->
 def forget_caller(store: BookingStore, number: str, recordings_dir: Path) -> Removed:
     """Remove everything personal the line holds about ``number`` (E.164); its bookings stay, as counts."""
     removed = Removed()
-    with store.write_transaction() as db:
+    with store.write_transaction(RETENTION_KEY) as db:
         call_sids = [r[0] for r in db.execute("select call_sid from calls where caller = ?", [number]).fetchall()]
         for sid in call_sids:
             removed.transcript_turns += db.execute("delete from call_turns where call_sid = ?", [sid]).rowcount
