@@ -72,7 +72,7 @@ def create_app(
 ) -> FastAPI:
     """The app; ``warm_up`` (``serve``) loads the embedded engines at start-up, and /readyz waits for them."""
     settings = settings or load_settings()
-    store = store or BookingStore(settings.db_path, settings.business)
+    store = store or BookingStore.from_settings(settings)
     active_calls: set[str] = set()
     admitted: dict[str, float] = {}  # let in, stream not started yet: call SID -> monotonic time
     closers: set[asyncio.Task] = set()
@@ -175,7 +175,7 @@ def create_app(
             f"Booking line for {settings.business.name}: STT "
             f"{'cloud' if settings.uses_cloud('stt') else 'local'}, LLM "
             f"{'cloud' if settings.uses_cloud('llm') else 'local'}, TTS "
-            f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {settings.db_path}"
+            f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {store.backend.describe()}"
         )
         if not settings.twilio_auth_token:
             logger.warning(
@@ -191,7 +191,7 @@ def create_app(
         close_later(settings.resume_grace_secs + 1)
         if readiness.engines is not None:
             readiness.engines.start()
-        with serving(settings.db_path):  # `python -m bot restore` refuses while this is held
+        with serving(store.path):  # `python -m bot restore` refuses while this is held
             yield
             for task in list(closers):
                 task.cancel()

@@ -76,8 +76,9 @@ class BotMetrics:
             ["outcome"], registry=self.registry,
         )
         self.store_errors = Counter(
-            "bot_store_errors", "Writes to the booking database that failed: locked past the busy timeout"
-            " (nothing written, the caller is told), or a queued record (turn, checkpoint, figure) lost.",
+            "bot_store_errors", "Writes to the booking database that failed: locked past the busy timeout, or"
+            " the database server unreachable (nothing written, the caller is told), or a queued record"
+            " (turn, checkpoint, figure) lost.",
             ["kind"], registry=self.registry,
         )
         self.errors = Counter(

@@ -17,6 +17,7 @@ from pipecat.flows import Flow, FlowConfig
 
 from bot.audio import load_phone_audio
 from bot.booking import tools
+from bot.booking.store import BookingStore
 from bot.call.resume import resume_node
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
@@ -172,7 +173,8 @@ def test_a_booking_waits_out_a_locked_database_and_is_made_once(calls):
 # ------------------------------------------------------------------ without a call
 
 
-def test_a_checkpoint_resumes_once_within_the_grace_period_and_is_closed_after_it(store):
+def test_a_checkpoint_resumes_once_within_the_grace_period_and_is_closed_after_it(database, business):
+    store = BookingStore(database, business)
     store.call_started("CA1", "+15551230001")
     store.save_call_state("CA1", "confirm", {"booking": {"party_size": 4}}, [{"role": "user", "content": "hi"}])
     assert store.take_resumable("CA1", grace_secs=30) is None  # the line has not dropped
