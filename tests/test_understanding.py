@@ -82,6 +82,7 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
         ("which_booking", "The Saturday one", ToolCall("find_booking", {"date": "2026-11-28"})),
         ("cancel_found", "Yes please cancel it", ToolCall("confirm_cancel", {"confirmed": True})),
         ("cancel_found", "Yes.", ToolCall("confirm_cancel", {"confirmed": True})),  # the yes alone is enough
+        ("greeting", "Please check for a reservation on Friday.", ToolCall("collect_booking", {"date": "2026-11-27"})),
         ("change_found", "Can we make it 8 pm instead?", ToolCall("collect_booking", {"time": "20:00"})),
         ("take_message", "My name is Tom Baker and I left my umbrella there last night",
          ToolCall("take_message", {"reason": "My name is Tom Baker and I left my umbrella there last night", "name": "Tom Baker"})),

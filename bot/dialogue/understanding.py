@@ -37,7 +37,8 @@ _INTENTS: dict[str, re.Pattern] = {
         r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b|"
         r"\binstead of\b|\b(later|earlier) than (planned|booked|we said|i said|arranged)\b|"
         r"\b(an?|one|two|half an?|\d+) (hours?|minutes?) (later|earlier)\b",
-        "check": r"\b(check|confirm|remind me)\b.*\b(booking|reservation)\b|\b(what time|when) is (my|our)\b",
+        # "check my booking", not "check for a reservation" (whether there is a table: a new booking)
+        "check": r"\b(check|confirm|remind me)\b.*\b(my|our|the) (booking|reservation)\b|\b(what time|when) is (my|our)\b",
         "human": r"\b(speak|talk) (to|with) (a |an |the |somebody|someone)|\b(human|operator|manager|receptionist|"
         r"real person|a person|member of staff|someone else)\b",
         "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|"
