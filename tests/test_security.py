@@ -390,7 +390,7 @@ async def test_a_number_that_may_be_spoofed_finds_nothing_by_itself(store, wants
     booking = seed(store)
     fm = a_call(store, "CA1", VICTIM, verified=False)
     result, _ = await wants(fm)
-    assert result == {"next": "verify", "expecting": "name"}
+    assert result == {"next": "verify", "expecting": "name", "found": 0}
     assert not {"found", "found_id", "found_code_spelled", "changing", "candidates"} & set(fm.state)
     # Nor does "cancel it" at the next node reach it.
     assert (await tools.confirm_cancel(fm, confirmed=True))[0]["next"] == "not_found"
