@@ -33,6 +33,7 @@ from bot.booking.backup import serving
 from bot.booking.store import BookingStore
 from bot.call.context import CallContext, fixed_clock
 from bot.call.pipeline import run_call
+from bot.call.resume import with_booking_made
 from bot.dashboard.app import install_dashboard
 from bot.metrics import METRICS
 from bot.serving.drain import Drain
@@ -332,6 +333,8 @@ def create_app(
         if claim is StreamClaim.ORPHANED:
             await orphaned(start.call_sid)
         resumed = await store.run(store.take_resumable, start.call_sid, settings.resume_grace_secs)
+        if resumed is not None:
+            resumed = with_booking_made(resumed, store, start.call_sid)
         # A call whose worker died before its first checkpoint had heard only the greeting: it starts over.
         starts_over = claim is StreamClaim.ORPHANED and resumed is None
         if resumed is None and store.call_is_known(start.call_sid) and not starts_over:

@@ -21,6 +21,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 
 from bot.booking.business import Business
+from bot.booking.spoken import spelled_code
 from bot.booking.store import BookingStore
 from bot.booking.tools import made_outcome
 from bot.flowfile.syntax import SAY_LINE
@@ -53,6 +54,25 @@ class CallCheckpoints:
             return
         state = conversation_state(self._flow_manager.state)
         self._store.run_soon(self._store.save_call_state, self.call_sid, node, state, self._settled_messages)
+
+
+def with_booking_made(saved: dict[str, Any], store: BookingStore, call_sid: str) -> dict[str, Any]:
+    """The checkpoint, told of the booking the call made after it was saved.
+
+    A checkpoint is written after each bot turn; a worker that dies between
+    making the booking and finishing the turn that announces it (SIGKILL, a
+    crash) leaves one from before the booking. Resumed from it as it is, the call
+    would ask to book again; so the booking is read back from the store and the
+    call resumes at its announcement, with its code.
+    """
+    if made_outcome(saved["state"]) is not None or not saved.get("saved_at"):
+        return saved
+    booking = store.booking_made_since(call_sid, saved["saved_at"])
+    if booking is None:
+        return saved
+    made = {"booking_id": booking.id, "confirmation_code": booking.code,
+            "confirmation_code_spelled": spelled_code(booking.code)}
+    return {**saved, "state": {**saved["state"], **made}}
 
 
 def _ends_call(node: NodeConfig) -> bool:
