@@ -150,8 +150,7 @@ class Supervisor:
         worker.restarts_in_a_row = 0 if lived >= STABLE_SECS else worker.restarts_in_a_row + 1
         wait = min(RESTART_AFTER_MAX_SECS, RESTART_AFTER_SECS * 2 ** max(0, worker.restarts_in_a_row - 1))
         worker.restart_at = time.monotonic() + wait
-        logger.error(
-            f"Worker {worker.number} died ({how}) after {lived:.0f} s; its calls resume on the other workers when "
-            f"Twilio brings them back; starting it again in {wait:g} s"
-        )
+        resumed_elsewhere = "its calls resume on the other workers when Twilio brings them back"
+        logger.error(f"Worker {worker.number} died ({how}) after {lived:.0f} s; {resumed_elsewhere}; "
+                     f"starting it again in {wait:g} s")
         return False
