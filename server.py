@@ -401,10 +401,9 @@ def create_app(
 
 def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
     """One worker: engines loaded first, then calls from the supervisor's socket until a drain is over."""
-    import socket
-
     import uvicorn
 
+    from bot.serving.fair_accept import FairShareSocket
     from bot.serving.process import DrainingServer
     from bot.serving.tracing import setup_tracing, shutdown_tracing
 
@@ -413,7 +412,8 @@ def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
     engines = EngineWarmUp(settings)
     engines.start()
     engines.wait_loaded()  # a worker still loading takes no connection: the others answer meanwhile
-    app = create_app(settings, engines=engines, line=HostLine(line_dir, admitted_secs=ADMITTED_SECS))
+    line = HostLine(line_dir, admitted_secs=ADMITTED_SECS)
+    app = create_app(settings, engines=engines, line=line)
     config = uvicorn.Config(
         app, log_level="warning",
         # After the drain, connections still open (a load balancer's keep-alive) are not waited on for long.
@@ -421,7 +421,7 @@ def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
         ws_max_size=WEBSOCKET_MAX_BYTES,
     )
     try:
-        DrainingServer(config, app.state.drain).run(sockets=[socket.socket(fileno=listening)])
+        DrainingServer(config, app.state.drain).run(sockets=[FairShareSocket.of(listening, line)])
     finally:
         if settings.tracing:
             shutdown_tracing()

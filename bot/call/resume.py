@@ -1,7 +1,7 @@
 """A call whose media stream drops picks up where it left off when the same call reconnects.
 
-After every bot turn, and when the stream closes, the call's place is
-checkpointed in the store: its flow node, the flow's state (the conversation's
+When each bot turn starts and ends, and when the stream closes, the call's
+place is checkpointed in the store: its flow node, the flow's state (the conversation's
 data; the live objects under ``_`` keys are rebuilt by the new stream) and the
 context messages up to the last finished bot turn, so a resumed context never
 holds a tool call without its result. When Twilio brings the call back
@@ -33,7 +33,7 @@ def conversation_state(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class CallCheckpoints:
-    """Saves where a call stands in its flow after each bot turn, and once more when its stream closes."""
+    """Saves where a call stands in its flow as each bot turn starts and ends, and once more when its stream closes."""
 
     def __init__(self, call_sid: str, store: BookingStore, flow_manager: FlowManager, context: LLMContext):
         self.call_sid = call_sid
@@ -43,6 +43,12 @@ class CallCheckpoints:
         self._settled_messages: list[dict] = []
 
     def attach(self, aggregators: LLMContextAggregatorPair) -> None:
+        @aggregators.assistant().event_handler("on_assistant_turn_started")
+        async def on_assistant_turn_started(_aggregator):
+            # The flow may have moved on (a tool ran): a call cut while the bot says so (a worker killed,
+            # no close to checkpoint at) resumes at the new node, not the one before the caller's answer.
+            self.save()
+
         @aggregators.assistant().event_handler("on_assistant_turn_stopped")
         async def on_assistant_turn_stopped(_aggregator, _message):
             self._settled_messages = [m for m in self._context.get_messages() if isinstance(m, dict)]

@@ -184,6 +184,11 @@ class HostLine:
             living = self._living(places)
             return sum(place.streaming and place.worker in living for place in places.values())
 
+    def own_streams(self) -> int:
+        """This worker's calls on the line now."""
+        with self._locked() as places:
+            return sum(place.streaming and place.worker == self.worker for place in places.values())
+
     def own_calls(self) -> int:
         """This worker's share: what its drain waits for."""
         now = time.time()
