@@ -401,6 +401,8 @@ def create_app(
 
 def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
     """One worker: engines loaded first, then calls from the supervisor's socket until a drain is over."""
+    import os
+
     import uvicorn
 
     from bot.serving.fair_accept import FairShareSocket
@@ -412,7 +414,8 @@ def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
     engines = EngineWarmUp(settings)
     engines.start()
     engines.wait_loaded()  # a worker still loading takes no connection: the others answer meanwhile
-    line = HostLine(line_dir, admitted_secs=ADMITTED_SECS)
+    # The supervisor's workers (its children) share a socket; other servers may share the directory.
+    line = HostLine(line_dir, admitted_secs=ADMITTED_SECS, group=f"serve-{os.getppid()}")
     app = create_app(settings, engines=engines, line=line)
     config = uvicorn.Config(
         app, log_level="warning",

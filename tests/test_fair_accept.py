@@ -20,7 +20,8 @@ def listening():
 
 
 def test_the_busier_worker_declines_a_connection_the_other_takes_and_patience_runs_out(tmp_path, listening, monkeypatch):
-    busy, idle = HostLine(tmp_path, admitted_secs=15), HostLine(tmp_path, admitted_secs=15)
+    busy, idle = (HostLine(tmp_path, admitted_secs=15, group="serve-1") for _ in range(2))
+    standby = HostLine(tmp_path, admitted_secs=15, group="serve-2")  # another server of the host, no calls
     for sid in ("CA1", "CA2"):
         busy.claim_stream(sid)
     busy_socket = FairShareSocket.of(socket.dup(listening.fileno()), busy)
@@ -45,3 +46,4 @@ def test_the_busier_worker_declines_a_connection_the_other_takes_and_patience_ru
     connection.close()
     for sock in (caller, second, third, busy_socket, idle_socket):
         sock.close()
+    assert standby.workers() == 3 and standby.workers(group="serve-2") == 1

@@ -4,7 +4,7 @@ Every worker accepts from the supervisor's one listening socket (bot/serving/sup
 itself the kernel wakes them all and the first to call ``accept`` wins, and that is the busiest: its
 event loop polls without sleeping, while an idle worker must first be woken (measured: 43% and 21% of a
 core for two workers at 12 calls). So ``accept`` here declines (as "no connection waiting") while this
-worker's calls exceed the host's average per worker; another worker, at or below it, takes the
+worker's calls exceed the average of the workers on its socket; another of them, at or below it, takes the
 connection. Someone always is; and a connection declined for :data:`PATIENCE_SECS` is taken anyway, so
 none waits on a share that changes meanwhile.
 """
@@ -43,5 +43,5 @@ class FairShareSocket(socket.socket):
         return connection
 
     def _over_share(self) -> bool:
-        workers = self.line.workers()
-        return workers > 1 and self.line.own_streams() * workers > self.line.streams()
+        mine, ours, workers = self.line.shares()  # among the workers on this socket, not the host's others
+        return workers > 1 and mine * workers > ours

@@ -54,10 +54,13 @@ class _Place:
 class HostLine:
     """This worker's view of the host's calls; ``close`` (or the process's end) gives its places up."""
 
-    def __init__(self, directory: Path, *, admitted_secs: float):
+    def __init__(self, directory: Path, *, admitted_secs: float, group: str = "own"):
+        """``group``: the workers that accept from one listening socket (one supervisor's), as against
+        other servers of the host sharing the directory."""
         self.directory = Path(directory)
         self.admitted_secs = admitted_secs
-        self.worker = uuid.uuid4().hex[:12]
+        self.group = group
+        self.worker = f"{group}.{uuid.uuid4().hex[:12]}"
         (self.directory / "workers").mkdir(parents=True, exist_ok=True)
         self._lock_path = self.directory / "line.lock"
         self._path = self.directory / "line.json"
@@ -184,10 +187,16 @@ class HostLine:
             living = self._living(places)
             return sum(place.streaming and place.worker in living for place in places.values())
 
-    def own_streams(self) -> int:
-        """This worker's calls on the line now."""
+    def shares(self) -> tuple[int, int, int]:
+        """This worker's calls on the line now, its group's (bot/serving/fair_accept.py) and the group's workers."""
         with self._locked() as places:
-            return sum(place.streaming and place.worker == self.worker for place in places.values())
+            living = self._living(places)
+            mine = sum(place.streaming and place.worker == self.worker for place in places.values())
+            group = sum(
+                place.streaming and place.worker in living and place.worker.startswith(f"{self.group}.")
+                for place in places.values()
+            )
+        return mine, group, self.workers(group=self.group)
 
     def own_calls(self) -> int:
         """This worker's share: what its drain waits for."""
@@ -195,10 +204,11 @@ class HostLine:
         with self._locked() as places:
             return sum(p.worker == self.worker and self._counted(p, {self.worker}, now) for p in places.values())
 
-    def workers(self) -> int:
-        """The host's living workers (those serving calls: a worker joins once its engines are loaded)."""
+    def workers(self, group: str | None = None) -> int:
+        """The host's living workers (those serving calls: a worker joins once its engines are loaded),
+        or those of one ``group``."""
         count = 0
-        for path in (self.directory / "workers").glob("*.alive"):
+        for path in (self.directory / "workers").glob(f"{group}.*.alive" if group else "*.alive"):
             if path.stem == self.worker:
                 count += 1
                 continue
