@@ -82,7 +82,7 @@ def create_app(
     """The app. ``engines`` (``serve``): the embedded engines, loaded at start-up, which /readyz waits for.
     ``line``: the host's calls, shared with the other workers of ``serve --workers`` (else this app's own)."""
     settings = settings or load_settings()
-    store = store or BookingStore(settings.db_path, settings.business)
+    store = store or BookingStore.from_settings(settings)
     own_line = None
     if line is None:
         own_line = tempfile.TemporaryDirectory(prefix="bot-line-")
@@ -189,7 +189,7 @@ def create_app(
             f"Booking line for {settings.business.name}: STT "
             f"{'cloud' if settings.uses_cloud('stt') else 'local'}, LLM "
             f"{'cloud' if settings.uses_cloud('llm') else 'local'}, TTS "
-            f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {settings.db_path}"
+            f"{'cloud' if settings.uses_cloud('tts') else 'local'}; bookings in {store.backend.describe()}"
         )
         if not settings.twilio_auth_token:
             logger.warning(
@@ -206,7 +206,7 @@ def create_app(
         closers.add(asyncio.create_task(adopt_orphans()))
         if readiness.engines is not None:
             readiness.engines.start()
-        with serving(settings.db_path):  # `python -m bot restore` refuses while this is held
+        with serving(store.path):  # `python -m bot restore` refuses while this is held
             yield
             for task in list(closers):
                 task.cancel()

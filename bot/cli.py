@@ -192,7 +192,7 @@ def _forget(number: str) -> int:
         print(f"error: forget: not a phone number in E.164 form (like +15551230001): {number!r}", file=sys.stderr)
         return 2
     settings = load_settings()
-    store = BookingStore(settings.db_path, settings.business)
+    store = BookingStore.from_settings(settings)
     removed = forget_caller(store, number, settings.recordings_dir)
     store.close()
     print(f"{number}: removed {removed}; its bookings stay, without a name, number or note, as counts for capacity")
@@ -215,7 +215,12 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
     """``backup PATH`` (online, while calls go on) and ``restore PATH`` (with the server stopped)."""
     from bot.booking import backup
 
-    db_path = args.db or load_settings().db_path
+    settings = load_settings()
+    if settings.database_url and not args.db:
+        print(f"{args.command}: BOT_DATABASE_URL is a PostgreSQL database: use pg_dump and pg_restore "
+              '(docs/deployment.md, "Several hosts: PostgreSQL")', file=sys.stderr)
+        return 2
+    db_path = args.db or settings.db_path
     if args.command == "backup":
         try:
             summary = backup.backup(db_path, args.path, force=args.force, keep=args.keep)

@@ -10,6 +10,8 @@ pushed them.
 
 from __future__ import annotations
 
+from functools import partial
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -32,57 +34,51 @@ class BotMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         ProcessCollector(registry=self.registry)  # memory and CPU: one shared model per process shows here
-        self.stage_seconds = Histogram(
+        counter, gauge, histogram = (partial(kind, registry=self.registry) for kind in (Counter, Gauge, Histogram))
+        self.stage_seconds = histogram(
             "bot_stage_latency_seconds",
             "Time each stage of a caller turn took (caller stopped speaking -> bot's first audio sent).",
             ["stage"],
             buckets=STAGE_BUCKETS,
-            registry=self.registry,
         )
-        self.voice_to_voice_seconds = Histogram(
+        self.voice_to_voice_seconds = histogram(
             "bot_voice_to_voice_seconds",
             "Caller stopped speaking -> the bot's first audio frame sent to Twilio, per caller turn.",
             buckets=VOICE_TO_VOICE_BUCKETS,
-            registry=self.registry,
         )
-        self.active_calls = Gauge("bot_active_calls", "Calls in progress.", registry=self.registry)
-        self.calls = Counter("bot_calls", "Calls answered.", registry=self.registry)
-        self.calls_ended = Counter(
-            "bot_calls_ended", "Calls ended, by outcome (booked, or the flow node the call stopped at).",
-            ["outcome"], registry=self.registry,
+        self.active_calls = gauge("bot_active_calls", "Calls in progress.")
+        self.calls = counter("bot_calls", "Calls answered.")
+        self.calls_ended = counter(
+            "bot_calls_ended", "Calls ended, by outcome (booked, or the flow node the call stopped at).", ["outcome"]
         )
-        self.bookings = Counter("bot_bookings", "Bookings made.", registry=self.registry)
-        self.calls_turned_away = Counter(
+        self.bookings = counter("bot_bookings", "Bookings made.")
+        self.calls_turned_away = counter(
             "bot_calls_turned_away", "Calls not taken because the process was at BOT_MAX_CALLS, by what they got"
-            " (redirected to BOT_OVERFLOW_URL, or told the lines are busy).",
-            ["to"], registry=self.registry,
+            " (redirected to BOT_OVERFLOW_URL, or told the lines are busy).", ["to"]
         )
-        self.refused = Counter(
+        self.refused = counter(
             "bot_refused", "Requests, media streams, calls and bookings refused (docs/security.md), by reason:"
             " stream_unsigned, stream_bad_signature, stream_not_loopback, stream_token, stream_caller_parameter,"
             " stream_handshake, stream_oversized, call_too_long, webhook_bad_signature, webhook_too_large,"
-            " requests_per_source, calls_per_number, bookings_per_number, booking_searches.",
-            ["reason"], registry=self.registry,
+            " requests_per_source, calls_per_number, bookings_per_number, booking_searches.", ["reason"]
         )
         # Restarts (bot/serving/drain.py) and the store (bot/booking/store.py): what the alert rules in
         # deploy/prometheus/alerts.yml watch besides latency, errors, fallbacks and turned-away calls.
-        self.draining = Gauge(
-            "bot_draining", "1 while this process drains for a restart (not ready, finishing its calls), else 0.",
-            registry=self.registry,
+        self.draining = gauge(
+            "bot_draining", "1 while this process drains for a restart (not ready, finishing its calls), else 0."
         )
-        self.calls_handed_over = Counter(
+        self.calls_handed_over = counter(
             "bot_calls_handed_over", "Calls still going when a drain's time was up, checkpointed and handed to"
             " another server to resume (outcome=resumable), or cut because none could resume them (outcome=cut).",
-            ["outcome"], registry=self.registry,
+            ["outcome"],
         )
-        self.store_errors = Counter(
-            "bot_store_errors", "Writes to the booking database that failed: locked past the busy timeout"
-            " (nothing written, the caller is told), or a queued record (turn, checkpoint, figure) lost.",
-            ["kind"], registry=self.registry,
+        self.store_errors = counter(
+            "bot_store_errors", "Writes to the booking database that failed: locked past the busy timeout, or"
+            " the database server unreachable (nothing written, the caller is told), or a queued record"
+            " (turn, checkpoint, figure) lost.", ["kind"]
         )
-        self.errors = Counter(
-            "bot_errors", "Errors, by the stage that reported them (stt, llm, tts, transport, pipeline, call).",
-            ["stage"], registry=self.registry,
+        self.errors = counter(
+            "bot_errors", "Errors, by the stage that reported them (stt, llm, tts, transport, pipeline, call).", ["stage"]
         )
 
     def observe_turn(self, voice_to_voice_ms: float, stages_ms: dict[str, float]) -> None:

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.booking.business import Business
+from bot.booking.database import POSTGRES_SCHEMES
 from bot.telephony.sms import ConfirmationTexter
 from bot.telephony.transfer import StaffTransfer
 
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     flow_file: Path = Field(PROJECT_DIR / "flows" / "booking.yaml", validation_alias="BOT_FLOW_FILE")
     business_file: Path | None = Field(None, validation_alias="BOT_BUSINESS_FILE")
     db_path: Path = Field(PROJECT_DIR / "data" / "bookings.db", validation_alias="BOT_DB_PATH")
+    # Bookings shared by several hosts: a PostgreSQL database (docs/deployment.md); unset, SQLite at BOT_DB_PATH
+    database_url: str | None = Field(None, validation_alias="BOT_DATABASE_URL")
     recordings_dir: Path = Field(PROJECT_DIR / "recordings" / "calls", validation_alias="BOT_RECORDINGS_DIR")
     # The longest voicemail kept when the flow cannot finish (the caller is recorded until their turn ends)
     voicemail_max_secs: float = Field(60.0, gt=0, le=600, validation_alias="BOT_VOICEMAIL_MAX_SECS")
@@ -154,6 +157,20 @@ class Settings(BaseSettings):
         if url and not url.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (the address Twilio reaches this server at)")
         return url.rstrip("/") if url else url
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, url: str | None) -> str | None:
+        if url and not url.startswith(POSTGRES_SCHEMES):
+            raise ValueError(
+                "must be a PostgreSQL URL, postgresql://user:password@host:5432/database (unset: SQLite at BOT_DB_PATH)"
+            )
+        return url
+
+    @property
+    def database(self) -> str | Path:
+        """Where the bookings are: BOT_DATABASE_URL if set, else the SQLite file BOT_DB_PATH."""
+        return self.database_url or self.db_path
 
     @model_validator(mode="after")
     def _cloud_needs_keys(self) -> Settings:

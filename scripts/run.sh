@@ -33,17 +33,20 @@ if ((${#packages[@]})); then
 fi
 
 # The deployment checks (tests/test_deploy_*.py) need Caddy (the TLS proxy), openssl (a local certificate),
-# promtool (Debian's prometheus package: the alert rules) and systemd-analyze (the units). Installed for
-# `test` only, without starting or enabling their services here (Debian's policy-rc.d says no meanwhile).
+# promtool (Debian's prometheus package: the alert rules) and systemd-analyze (the units); the store tests
+# run on a PostgreSQL server of their own (tests/postgres_server.py: initdb and postgres from Debian's
+# postgresql). Installed for `test` only, without starting or enabling their services here (Debian's
+# policy-rc.d says no meanwhile; the package's own cluster is not used).
 if [ "${1:-demo}" = test ]; then
     tools=()
     command -v caddy >/dev/null || tools+=(caddy)
     command -v openssl >/dev/null || tools+=(openssl)
     command -v promtool >/dev/null || tools+=(prometheus)
     command -v systemd-analyze >/dev/null || tools+=(systemd)   # checks deploy/systemd/ (systemd-analyze verify)
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || tools+=(postgresql)
     if ((${#tools[@]})); then
         sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-        echo "Installing Debian packages for the deployment checks: ${tools[*]}"
+        echo "Installing Debian packages for the deployment and store checks: ${tools[*]}"
         no_start=""
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             no_start=/usr/sbin/policy-rc.d
@@ -56,7 +59,7 @@ if [ "${1:-demo}" = test ]; then
             || status=$?
         [ -z "$no_start" ] || $sudo rm -f "$no_start"
         if [ -d /run/systemd/system ]; then
-            for unit in caddy prometheus; do
+            for unit in caddy prometheus postgresql; do
                 [[ " ${tools[*]} " == *" $unit "* ]] && $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true
             done
         fi

@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -22,6 +23,42 @@ def business() -> Business:
 @pytest.fixture
 def store(tmp_path, business) -> BookingStore:
     return BookingStore(tmp_path / "bookings.db", business)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (tests/postgres_server.py); skipped only where Debian's
+    postgresql package is not installed, and never in CI."""
+    from tests.postgres_server import PostgresServer, binaries
+
+    bin_dir = binaries()
+    if bin_dir is None:
+        why = "PostgreSQL is not installed (bash scripts/run.sh test installs Debian's postgresql package)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}: CI must run the PostgreSQL store tests")
+        pytest.skip(f"{why}: the PostgreSQL store tests are skipped")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty PostgreSQL database for one test: its BOT_DATABASE_URL."""
+    url = postgres_server.fresh_database()
+    yield url
+    postgres_server.drop(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> str:
+    """Where a test's bookings are, once in each kind of database: an SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "bookings.db")
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

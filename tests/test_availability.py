@@ -1,11 +1,19 @@
-"""Opening hours, limits and the nearest real alternatives."""
+"""Opening hours, limits and the nearest real alternatives (read from an SQLite and a PostgreSQL store)."""
 
 import datetime as dt
 
+import pytest
+
 from bot.booking.availability import Problem, alternatives, check_date, check_slot
+from bot.booking.store import BookingStore
 from tests.conftest import NOW
 
 TUE, WED, MON = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 30)
+
+
+@pytest.fixture
+def store(database, business) -> BookingStore:
+    return BookingStore(database, business)
 
 
 def test_business_hours_come_from_the_file(business):

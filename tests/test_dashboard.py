@@ -37,8 +37,10 @@ WEDNESDAY = _next_weekday(2)  # open 17:00-21:30
 MONDAY = _next_weekday(0)  # closed
 
 
-def make_app(tmp_path, **settings):
-    settings = {"db_path": tmp_path / "b.db", "recordings_dir": tmp_path / "calls", "staff_password": PASSWORD} | settings
+def make_app(tmp_path, database=None, **settings):
+    """The server with its dashboard; ``database`` (the fixture: an SQLite file or a PostgreSQL URL), else b.db."""
+    where = {"database_url": database} if str(database).startswith("postgresql://") else {"db_path": database or tmp_path / "b.db"}
+    settings = where | {"recordings_dir": tmp_path / "calls", "staff_password": PASSWORD} | settings
     return create_app(load_settings(**settings))
 
 
@@ -192,8 +194,8 @@ def add(client, csrf, **fields):
     return client.post("/dashboard/bookings", data=form, follow_redirects=False)
 
 
-def test_staff_add_a_booking_with_a_history_row_naming_them(tmp_path):
-    app = make_app(tmp_path)
+def test_staff_add_a_booking_with_a_history_row_naming_them(tmp_path, database):
+    app = make_app(tmp_path, database)
     client, csrf = logged_in(app)
     response = add(client, csrf, name="  Jo   Bloggs ", phone="+44 20 7946 0958", notes="Birthday")
     assert response.status_code == 303 and "ok=created" in response.headers["location"]
@@ -229,8 +231,8 @@ def test_a_booking_the_line_would_refuse_is_refused_in_words_and_nothing_is_writ
     assert not list(app.state.store.db["bookings"].rows)
 
 
-def test_a_full_slot_is_refused_with_the_nearest_free_times_and_no_double_booking(tmp_path):
-    app = make_app(tmp_path)
+def test_a_full_slot_is_refused_with_the_nearest_free_times_and_no_double_booking(tmp_path, database):
+    app = make_app(tmp_path, database)
     store = app.state.store
     for n in range(5):
         book(store, f"Party {n}", 8, WEDNESDAY, "19:00")  # 40 of 40 seats from 19:00
@@ -244,8 +246,8 @@ def test_a_full_slot_is_refused_with_the_nearest_free_times_and_no_double_bookin
     assert sum(1 for b in store.upcoming_bookings(WEDNESDAY) if b.name == "Walk In") == 1
 
 
-def test_staff_change_a_booking_under_the_same_rules(tmp_path):
-    app = make_app(tmp_path)
+def test_staff_change_a_booking_under_the_same_rules(tmp_path, database):
+    app = make_app(tmp_path, database)
     store = app.state.store
     mine = book(store, "Ann Lee", 2, WEDNESDAY, "18:00", call_sid="CA1")
     for n in range(5):
@@ -264,8 +266,8 @@ def test_staff_change_a_booking_under_the_same_rules(tmp_path):
     assert "party size 2 → 4" in page and "time 18:00 → 18:15" in page and 'href="/dashboard/calls/CA1"' in page
 
 
-def test_cancelling_twice_says_so_and_writes_one_history_row(tmp_path):
-    app = make_app(tmp_path)
+def test_cancelling_twice_says_so_and_writes_one_history_row(tmp_path, database):
+    app = make_app(tmp_path, database)
     booking = book(app.state.store, "Ann Lee", 2, WEDNESDAY, "19:00")
     client, csrf = logged_in(app)
     client.post(f"/dashboard/bookings/{booking.id}/cancel", data={"csrf": csrf})
@@ -274,8 +276,8 @@ def test_cancelling_twice_says_so_and_writes_one_history_row(tmp_path):
     assert [h["action"] for h in app.state.store.history(booking.id)] == ["created", "cancelled"]
 
 
-def test_the_day_shows_seats_taken_per_start_time_against_capacity(tmp_path):
-    app = make_app(tmp_path)
+def test_the_day_shows_seats_taken_per_start_time_against_capacity(tmp_path, database):
+    app = make_app(tmp_path, database)
     store = app.state.store
     book(store, "Ann Lee", 6, WEDNESDAY, "19:00")
     book(store, "Bo Chen", 4, WEDNESDAY, "20:00")
@@ -292,8 +294,8 @@ def test_the_day_shows_seats_taken_per_start_time_against_capacity(tmp_path):
 # Messages
 
 
-def test_staff_mark_a_message_done_and_can_undo_it(tmp_path):
-    app = make_app(tmp_path)
+def test_staff_mark_a_message_done_and_can_undo_it(tmp_path, database):
+    app = make_app(tmp_path, database)
     store = app.state.store
     message = store.take_message(call_sid="CA1", caller="+15550001", name="Tom", callback_number=None, reason="umbrella")
     client, csrf = logged_in(app)
@@ -321,8 +323,8 @@ def test_only_a_messages_own_wav_is_served(tmp_path):
 # Calls
 
 
-def test_a_call_page_shows_the_callers_words_as_text_never_as_markup(tmp_path):
-    app = make_app(tmp_path)
+def test_a_call_page_shows_the_callers_words_as_text_never_as_markup(tmp_path, database):
+    app = make_app(tmp_path, database)
     store = app.state.store
     store.call_started("CA1", "+15550001")
     store.add_turn("CA1", 0, None, "Hello!")
@@ -382,8 +384,8 @@ async def test_the_live_feed_sends_a_snapshot_then_the_calls_events():
 # Figures, on data whose answers are known
 
 
-def test_line_figures_on_known_calls(tmp_path, business):
-    store = BookingStore(tmp_path / "b.db", business)
+def test_line_figures_on_known_calls(database, business):
+    store = BookingStore(database, business)
     endings = queries.ending_nodes(PROJECT / "flows" / "booking.yaml")
     assert {"booked", "goodbye", "message_taken", "voicemail_saved", "cancelled"} <= endings and "confirm" not in endings
     started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
@@ -412,6 +414,10 @@ def test_line_figures_on_known_calls(tmp_path, business):
     assert f["cost_per_call"] == pytest.approx((minutes * (0.01 + 0.02) + replies * 0.1) / 4)  # TTS embedded: 0
     assert f["cost_parts_per_call"]["tts"] == 0
     assert sum(f["calls_per_hour"]) == 4 and len(f["per_day"]) == 7 and f["per_day"][-1]["calls"] == 4
+    (made,) = store.bookings_of_call("CA1")
+    listed = {c["call_sid"]: c for c in queries.recent_calls(store, costs, endings)}
+    assert listed["CA1"]["codes"] == [(made.code, "confirmed")] and listed["CA2"]["codes"] == []
+    assert (listed["CA1"]["booked"], listed["CA1"]["tts_chars"], listed["CA3"]["completed"]) == (1, 200, True)
 
 
 def test_prices_and_the_staff_password_are_checked_with_one_line_naming_the_setting(monkeypatch):

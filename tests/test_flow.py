@@ -181,6 +181,26 @@ async def test_change_finds_the_callers_booking_and_moves_it_with_history(flow_m
     assert store.history(booking.id)[-1]["call_sid"] == "CAtest"
 
 
+async def test_a_change_said_with_the_request_is_read_back_once_the_booking_is_found(flow_manager, store):
+    seed(store, date="2026-11-27")
+    other = seed(store, date="2026-11-28", time="18:00")
+    # "I have a reservation on Saturday and I need to push it back an hour": the day finds it.
+    result, _ = await tools.change_booking(flow_manager, date="2026-11-28", later_by_minutes=60)
+    assert result["next"] == "confirm_change" and "7 pm" in flow_manager.state["readback"]
+    assert (await tools.confirm_booking(flow_manager, confirmed=True))[0]["next"] == "changed"
+    assert store.get(other.id).time == dt.time(19, 0)
+
+
+async def test_from_another_phone_the_name_and_the_day_may_come_in_separate_turns(flow_manager, store):
+    booking = seed(store, caller="+15559999")
+    result, _ = await tools.change_booking(flow_manager, party_size=4)
+    assert result["next"] == "not_found"
+    assert (await tools.find_booking(flow_manager, name="Ann Lee"))[0]["next"] == "verify"
+    result, _ = await tools.find_booking(flow_manager, date="2026-11-27")
+    assert result["next"] == "confirm_change" and "4 people" in flow_manager.state["readback"]
+    assert store.get(booking.id).party_size == 2  # nothing changes before the caller says yes
+
+
 async def test_a_change_may_keep_its_own_seats(flow_manager, store, business):
     booking = seed(store, party=business.capacity_seats - 2)
     await tools.change_booking(flow_manager)

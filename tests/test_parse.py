@@ -75,6 +75,13 @@ def days(n: int) -> dt.date:
         ("in two days", None),
         ("a couple of hours", None),
         ("table for 100", None),
+        # The party's members counted: the caller, each one named, each number said.
+        ("me, my husband and our two kids", 4),
+        ("my wife and I and our 3 children", 5),
+        ("me, my wife and my parents", 4),
+        ("me and my two friends", 3),
+        ("my friends and I", None),  # how many friends?
+        ("my husband and our two kids", None),  # and the caller?
         ("for 0", None),
         ("hello", None),
         ("", None),
@@ -132,6 +139,9 @@ def test_parse_party_size(text, expected):
         ("just a second", None),
         ("it's my 40th birthday", None),
         ("February 30th", None),
+        ("on Christmas Eve", dt.date(2026, 12, 24)),
+        ("new year's eve at 8", dt.date(2026, 12, 31)),
+        ("Valentine's Day dinner", dt.date(2027, 2, 14)),
         ("", None),
     ],
 )
@@ -176,6 +186,9 @@ def test_parse_date(text, expected):
         ("around eight", dt.time(20)),
         ("at 8", dt.time(20)),
         ("8ish", dt.time(20)),
+        ("around eightish", dt.time(20)),
+        ("seven thirtyish", dt.time(19, 30)),
+        ("we are english", None),
         ("at 9 in the morning", dt.time(9)),
         ("nine am", dt.time(9)),
         ("eleven in the evening", dt.time(23)),
@@ -493,10 +506,18 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
         ("Friday.", "party_size"),  # a word of another slot is never mended into a number
         ("For the people who came last time.", None),
         ("The name is way more.", "name"),  # "more" is not March
+        ("A table for two at seven thirty.", None),  # "thirty" is minutes, not Thursday
+        ("Six forty five in the evening.", "time"),
+        ("That sounds great.", "date"),  # not Sunday
+        ("My friend and I.", None),  # not Friday
+        ("In total 4.", "party_size"),  # not today
+        ("The mountain view table, please.", None),  # not Monday
+        ("That might work, my number is 555 1234.", "time"),  # not night, not November
     ],
 )
 def test_clear_or_unrelated_words_are_never_mended(said, expecting):
-    assert not extract(said, TODAY, expecting=expecting).mended
+    found = extract(said, TODAY, expecting=expecting)
+    assert not found.mended and (found.date is None or "day" in said.lower())
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from pipecat.flows import Flow, FlowConfig
 
 from bot.audio import load_phone_audio
 from bot.booking import tools
+from bot.booking.store import BookingStore
 from bot.call.resume import resume_node, with_booking_made
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
@@ -173,7 +174,8 @@ def test_a_booking_waits_out_a_locked_database_and_is_made_once(calls):
 # ------------------------------------------------------------------ without a call
 
 
-def test_a_checkpoint_resumes_once_within_the_grace_period_and_is_closed_after_it(store):
+def test_a_checkpoint_resumes_once_within_the_grace_period_and_is_closed_after_it(database, business):
+    store = BookingStore(database, business)
     store.call_started("CA1", "+15551230001")
     store.save_call_state("CA1", "confirm", {"booking": {"party_size": 4}}, [{"role": "user", "content": "hi"}])
     assert store.take_resumable("CA1", grace_secs=30) is None  # the line has not dropped
@@ -198,8 +200,9 @@ def test_a_booking_made_just_before_the_drop_resumes_at_its_announcement_not_the
     assert booked["name"] == "booked" and "role_message" in booked
 
 
-def test_a_booking_made_after_the_last_checkpoint_resumes_at_its_announcement_and_is_not_made_twice(store, business):
+def test_a_booking_made_after_the_last_checkpoint_resumes_at_its_announcement_and_is_not_made_twice(database, business):
     """The worker died (SIGKILL) between making the booking and the checkpoint after the turn announcing it."""
+    store = BookingStore(database, business)
     flow = Flow(FlowConfig.from_file(PROJECT / "flows" / "booking.yaml"), handlers=tools)
     store.call_started("CA1", "+15551230001")
     store.save_call_state("CA1", "confirm", {"booking": {"party_size": 4}}, [])

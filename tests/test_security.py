@@ -444,8 +444,8 @@ def _old_file(path, days: float) -> None:
     os.utime(path, (then, then))
 
 
-def test_the_server_deletes_recordings_transcripts_and_voicemails_past_the_retention_days(line, tmp_path):
-    line = line(retention_days=30)
+def test_the_server_deletes_recordings_transcripts_and_voicemails_past_the_retention_days(line, tmp_path, database):
+    line = line(retention_days=30, **({"database_url": database} if database.startswith("postgresql://") else {}))
     store, calls = line.store, tmp_path / "calls"
     for sid, caller, days in (("CAold", VICTIM, 40), ("CAnew", ATTACKER, 1)):
         store.call_started(sid, caller)
@@ -479,13 +479,13 @@ def test_the_server_deletes_recordings_transcripts_and_voicemails_past_the_reten
 
 
 def test_forget_removes_one_callers_personal_data_and_keeps_their_bookings_as_counts(tmp_path, monkeypatch, business,
-                                                                                     capsys):
+                                                                                     capsys, database):
     from bot.booking.store import BookingStore
 
-    db, calls = tmp_path / "bookings.db", tmp_path / "calls"
-    monkeypatch.setenv("BOT_DB_PATH", str(db))
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("BOT_DATABASE_URL" if database.startswith("postgresql://") else "BOT_DB_PATH", database)
     monkeypatch.setenv("BOT_RECORDINGS_DIR", str(calls))
-    store = BookingStore(db, business)
+    store = BookingStore(database, business)
     for sid, caller in (("CA1", VICTIM), ("CA2", ATTACKER)):
         store.call_started(sid, caller)
         store.add_turn(sid, 1, "I'm Linda Green", "Thank you")

@@ -58,8 +58,10 @@ def test_each_turn_is_a_span_under_the_call_with_the_services_spans_under_it(spa
     stt = [s for s in finished if s.name == "stt"]
     tts = [s for s in finished if s.name == "tts"]
     assert stt and len(tts) >= 2  # the greeting and the answers
-    assert all(s.parent.span_id in turn_ids for s in stt)
-    # The goodbye may be spoken after Pipecat closed the last turn: then it hangs off the call.
+    # The goodbye may be spoken, and the caller's last words heard, after Pipecat closed the last turn
+    # (on a busy machine): then that span hangs off the call.
+    assert all(s.parent.span_id in turn_ids | {conversation.context.span_id} for s in stt)
+    assert sum(s.parent.span_id in turn_ids for s in stt) >= 1
     assert all(s.parent.span_id in turn_ids | {conversation.context.span_id} for s in tts)
     assert sum(s.parent.span_id in turn_ids for s in tts) >= 2
     said = " ".join(str(s.attributes.get("transcript", "")) for s in stt)

@@ -63,14 +63,26 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
     "node, said, call",
     [
         ("greeting", "Hi, I need to change my booking.", ToolCall("change_booking", {})),
-        ("greeting", "I'd like to move my reservation to 8 pm", ToolCall("change_booking", {})),
+        # What is said with the request is passed on: the new time, the day that finds the booking.
+        ("greeting", "I'd like to move my reservation to 8 pm", ToolCall("change_booking", {"time": "20:00"})),
         ("greeting", "I want to cancel my reservation please", ToolCall("cancel_booking", {})),
-        ("greeting", "Can you check my booking for Friday?", ToolCall("check_booking", {})),
+        ("greeting", "Can you check my booking for Friday?", ToolCall("check_booking", {"date": "2026-11-27"})),
+        (
+            "greeting",
+            "I have a reservation on Friday and I need to push it back an hour",
+            ToolCall("change_booking", {"date": "2026-11-27", "later_by_minutes": 60}),
+        ),
+        ("greeting", "We'll be 5 instead of 4.", ToolCall("change_booking", {"party_size": 5})),
+        ("greeting", "Something came up and we can't make it tomorrow.", ToolCall("cancel_booking", {"date": "2026-11-25"})),
+        # A new booking's values fit the change tool too: it is chosen only when the caller asks for a change.
+        ("greeting", "A table for 2 on Friday at 7 please", ToolCall("collect_booking", {"party_size": 2, "date": "2026-11-27", "time": "19:00"})),
         ("greeting", "Can I speak to a manager?", ToolCall("ask_for_human", {})),
         ("ask_date", "I'd rather talk to a real person", ToolCall("ask_for_human", {})),
         ("not_found", "It's under Johnson, for Friday", ToolCall("find_booking", {"name": "Johnson", "date": "2026-11-27"})),
         ("which_booking", "The Saturday one", ToolCall("find_booking", {"date": "2026-11-28"})),
         ("cancel_found", "Yes please cancel it", ToolCall("confirm_cancel", {"confirmed": True})),
+        ("cancel_found", "Yes.", ToolCall("confirm_cancel", {"confirmed": True})),  # the yes alone is enough
+        ("greeting", "Please check for a reservation on Friday.", ToolCall("collect_booking", {"date": "2026-11-27"})),
         ("change_found", "Can we make it 8 pm instead?", ToolCall("collect_booking", {"time": "20:00"})),
         ("take_message", "My name is Tom Baker and I left my umbrella there last night",
          ToolCall("take_message", {"reason": "My name is Tom Baker and I left my umbrella there last night", "name": "Tom Baker"})),

@@ -155,9 +155,10 @@ def backup(db_path: Path, dest: Path, *, force: bool = False, keep: int | None =
 
 
 @contextmanager
-def serving(db_path: Path) -> Iterator[None]:
-    """Held by a running server for as long as it uses the database: restore waits for none."""
-    if str(db_path) == ":memory:":
+def serving(db_path: Path | None) -> Iterator[None]:
+    """Held by a running server for as long as it uses the database file (None: not a file, PostgreSQL):
+    restore waits for none."""
+    if db_path is None or str(db_path) == ":memory:":
         yield
         return
     lock_path = Path(f"{db_path}.serving")

@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from loguru import logger
 
 from bot.booking.store import BookingStore, StoreUnavailable
@@ -30,6 +28,8 @@ from bot.telephony.caller_id import mask_numbers
 
 FORGOTTEN_NAME = "(forgotten)"
 SWEEP_EVERY_SECS = 3600.0
+# Every host sweeps the shared database: one at a time (PostgreSQL), so two never rewrite the same rows at once.
+RETENTION_KEY = "retention"
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _scrubbed(snapshot: str | None) -> str | None:
     return json.dumps(booking | {"name": FORGOTTEN_NAME, "caller": None, "notes": None})
 
 
-def _anonymise_bookings(db: sqlite_utils.Database, ids: list[int], *, unlink_calls: bool = False) -> int:
+def _anonymise_bookings(db: Any, ids: list[int], *, unlink_calls: bool = False) -> int:
     for booking_id in ids:
         # A forgotten booking leaves its call too, so it is not counted against withheld callers' daily limit.
         call_sid = ", call_sid = null" if unlink_calls else ""
@@ -80,7 +80,7 @@ def _anonymise_bookings(db: sqlite_utils.Database, ids: list[int], *, unlink_cal
     return len(ids)
 
 
-def _mask_fault_numbers(db: sqlite_utils.Database, where: str, params: list[Any]) -> None:
+def _mask_fault_numbers(db: Any, where: str, params: list[Any]) -> None:
     """Faults stay (they are about the providers), but an SMS fallback's note names the caller's number."""
     faults = db.execute(f"select id, reason, fallback from call_faults where {where}", params).fetchall()
     for fault_id, *notes in faults:
@@ -103,7 +103,7 @@ def _delete_files(paths: list[Path]) -> int:
 def remove_expired(store: BookingStore, days: int, recordings_dir: Path) -> Removed:
     """Delete what is older than ``days`` (run it on the store's writer thread: :meth:`BookingStore.run`)."""
     removed, cutoff = Removed(), _iso(_ago(days))
-    with store.write_transaction() as db:
+    with store.write_transaction(RETENTION_KEY) as db:
         removed.transcript_turns = db.execute("delete from call_turns where at < ?", [cutoff]).rowcount
         removed.questions = db.execute("delete from call_questions where at < ?", [cutoff]).rowcount
         removed.checkpoints = db.execute("delete from call_resume where saved_at < ?", [cutoff]).rowcount
@@ -128,7 +128,7 @@ async def sweep(store: BookingStore, days: int, recordings_dir: Path) -> Removed
     """One run of the server's retention job; a failure (a database locked too long) waits for the next."""
     try:
         removed = await store.run(remove_expired, store, days, recordings_dir)
-    except (StoreUnavailable, sqlite3.Error, OSError):
+    except (StoreUnavailable, OSError, *store.backend.errors):
         logger.exception("Retention sweep failed; the next one tries again")
         return None
     if removed:
@@ -146,7 +146,7 @@ async def keep_sweeping(store: BookingStore, days: int, recordings_dir: Path) ->
 def forget_caller(store: BookingStore, number: str, recordings_dir: Path) -> Removed:
     """Remove everything personal the line holds about ``number`` (E.164); its bookings stay, as counts."""
     removed = Removed()
-    with store.write_transaction() as db:
+    with store.write_transaction(RETENTION_KEY) as db:
         call_sids = [r[0] for r in db.execute("select call_sid from calls where caller = ?", [number]).fetchall()]
         for sid in call_sids:
             removed.transcript_turns += db.execute("delete from call_turns where call_sid = ?", [sid]).rowcount

@@ -1,13 +1,16 @@
-"""The booking store: bookings, their history, calls and turns, in SQLite.
+"""The booking store: bookings, their history, calls and turns, in SQLite or PostgreSQL.
 
-Capacity is enforced here, inside a write transaction (``BEGIN IMMEDIATE``),
-so two calls racing for the last seats can never both get them, whether they
-run in one process or several. Every change to a booking writes a history row.
+Capacity is enforced here, inside a write transaction that holds the day it
+counts (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock per day,
+bot/booking/postgres_db.py), so two calls racing for the last seats can never
+both get them, whether they run in one process, several, or on several hosts.
+Every change to a booking writes a history row. What differs between the two
+databases is behind bot/booking/database.py; the SQL here is written once.
 
 Each thread has a connection of its own, and the calls' writes run on the
-store's one writer thread (:meth:`BookingStore.run`): SQLite makes a writer
-wait up to its busy timeout for another process's write lock, and that wait
-must hold up one caller's turn, never the event loop carrying every call's audio.
+store's one writer thread (:meth:`BookingStore.run`): a writer may wait up to
+the busy timeout for another process's lock, and that wait must hold up one
+caller's turn, never the event loop carrying every call's audio.
 """
 
 from __future__ import annotations
@@ -16,24 +19,24 @@ import asyncio
 import datetime as dt
 import json
 import secrets
-import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 from loguru import logger
 
-from bot.booking.backup import backup_before_upgrade
 from bot.booking.business import Business
-from bot.booking.migrations import SQLiteSchema, migrate, sqlite_version
+from bot.booking.database import DatabaseUnavailable, open_backend
 from bot.metrics import METRICS
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 # No look-alikes (0/O, 1/I/L, 2/Z, 5/S, 6/G, 8/B): codes are read aloud on a phone line.
 CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY3479"
@@ -55,7 +58,8 @@ class BookingNotFound(Exception):
 
 
 class StoreUnavailable(Exception):
-    """The database could not be written (another writer held it past the busy timeout): nothing was."""
+    """The database could not be written (another writer held it past the busy timeout, or the database
+    server could not be reached): nothing was."""
 
 
 class BookingLimitReached(Exception):
@@ -109,6 +113,20 @@ def _iso_ago(secs: float) -> str:
     return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=secs)).isoformat(timespec="milliseconds")
 
 
+def _day_key(day: dt.date) -> str:
+    """What a booking's capacity check reads: the seats of its day."""
+    return f"seats {day.isoformat()}"
+
+
+def _caller_key(caller: str | None) -> str:
+    """What the bookings-per-number limit reads: one number's bookings (a withheld number is one number)."""
+    return f"caller {caller or 'withheld'}"
+
+
+def _booking_key(booking_id: int) -> str:
+    return f"booking {booking_id}"
+
+
 def _log_failure(what: str, done: Future) -> None:
     if done.exception() is not None:
         METRICS.store_errors.labels(kind="record_lost").inc()
@@ -116,58 +134,55 @@ def _log_failure(what: str, done: Future) -> None:
 
 
 class BookingStore:
-    """All persistent state of the line, in one SQLite file.
+    """All persistent state of the line: an SQLite file (one host) or a PostgreSQL database (several).
 
-    One instance is shared by every call in a process; SQLite's own locking
-    (WAL, busy timeout, immediate transactions) coordinates processes.
+    One instance is shared by every call in a process; the database's own
+    locking (bot/booking/database.py) coordinates processes and hosts.
     """
 
-    def __init__(self, path: str | Path, business: Business, *, busy_timeout_ms: int = 5000):
-        self.path = Path(path)
+    def __init__(self, location: str | Path, business: Business, *, busy_timeout_ms: int = 5000):
+        """``location``: an SQLite file's path (or ``:memory:``), or a ``postgresql://`` URL."""
         self.business = business
-        # How long a write waits for another connection's write lock before it fails (StoreUnavailable).
+        # How long a write waits for another connection's lock before it fails (StoreUnavailable).
         self.busy_timeout_ms = busy_timeout_ms
-        in_memory = str(path) == ":memory:"
-        if not in_memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.backend = open_backend(location, busy_timeout_ms=busy_timeout_ms)
+        self.path = Path(location) if self.backend.dialect == "sqlite" else None
         self._connections = threading.local()
-        # A private in-memory database exists only in its one connection, which every thread then shares.
-        self._shared = self._connect() if in_memory else None
         # Serialises this process's writers, and the threads sharing an in-memory connection.
         self._lock = threading.RLock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookings-db")
-        self._create_tables()
+        try:
+            self._shared = self.backend.connect() if self.backend.shared else None
+            self.backend.migrate(self._connection())
+        except DatabaseUnavailable as e:
+            raise StoreUnavailable(f"{self.backend.describe()}: {e}") from e
 
-    def _connect(self) -> sqlite_utils.Database:
-        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        self._use_wal(conn)
-        return sqlite_utils.Database(conn)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BookingStore:
+        """The store the settings name (BOT_DATABASE_URL, else BOT_DB_PATH); one that cannot be
+        opened is a :class:`ConfigError` naming the setting, at start-up rather than on the first call."""
+        from bot.settings import ConfigError
 
-    def _use_wal(self, conn: sqlite3.Connection) -> None:
-        """Put the file in WAL mode, once. While another process opens or checkpoints the file,
-        SQLite can answer "database is locked" at once, without its busy handler (a worker
-        starting beside one carrying calls): so try again, up to the busy timeout."""
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        try:
+            return cls(settings.database, settings.business)
+        except StoreUnavailable as e:  # only a database server is unreachable (an SQLite file raises its own error)
+            raise ConfigError(f"BOT_DATABASE_URL: cannot open the booking database {e}") from None
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """This thread's connection (in WAL mode a reader never waits for a writer)."""
+    def db(self) -> Any:
+        """This thread's connection, with sqlite-utils' API (a reader never waits for a writer)."""
+        try:
+            return self._connection()
+        except DatabaseUnavailable as e:
+            raise StoreUnavailable(str(e)) from e
+
+    def _connection(self) -> Any:
         if self._shared is not None:
             return self._shared
-        if not hasattr(self._connections, "db"):
-            self._connections.db = self._connect()
-        return self._connections.db
+        db = getattr(self._connections, "db", None)
+        if db is None or not self.backend.usable(db):  # the database server restarted: a new connection
+            db = self._connections.db = self.backend.connect()
+        return db
 
     async def run(self, work: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``work(*args, **kwargs)`` (one of this store's methods) on the writer thread, awaited."""
@@ -177,46 +192,31 @@ class BookingStore:
         """Queue a record (a turn, a figure, a checkpoint) on the writer thread; a failure is logged, not raised."""
         self._writer.submit(work, *args, **kwargs).add_done_callback(partial(_log_failure, work.__name__))
 
-    def _create_tables(self) -> None:
-        """Bring the database to this release's schema: every schema change is a migration in
-        ``bot/booking/migrations.py`` (applied in one transaction; an existing database is copied first)."""
-        conn = self.db.conn
-
-        def keep_a_copy(current: int, latest: int) -> None:
-            if str(self.path) != ":memory:":
-                backup_before_upgrade(conn, self.path, current, latest)
-
-        migrate(SQLiteSchema(conn), before_upgrade=keep_a_copy)
-
     def schema_version(self) -> int:
         """The database's schema version (a cheap read: the readiness check's "store reachable")."""
-        return sqlite_version(self.db.conn)
+        return self.backend.schema_version(self.db)
 
     def close(self) -> None:
-        """Finish the queued writes (checkpoints, turns) and stop the writer thread."""
+        """Finish the queued writes (checkpoints, turns), stop the writer thread, hang up."""
         self._writer.shutdown(wait=True)
+        self.backend.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
-        """An immediate write transaction: it holds SQLite's write lock from the start."""
+    def _write(self, *keys: str) -> Iterator[Any]:
+        """A write transaction holding ``keys`` (what it reads and must stay as read) from the start."""
         with self._lock:
-            conn = self.db.conn
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:
-                METRICS.store_errors.labels(kind="locked").inc()
+                db = self._connection()
+                with self.backend.transaction(db, keys):
+                    yield db
+            except DatabaseUnavailable as e:
+                METRICS.store_errors.labels(kind=e.kind).inc()
                 raise StoreUnavailable(str(e)) from e
-            try:
-                yield self.db
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
-    def write_transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
-        """An immediate write transaction, for a module with its own rules about what is kept
+    def write_transaction(self, *keys: str) -> AbstractContextManager[Any]:
+        """A write transaction, for a module with its own rules about what is kept
         (bot/booking/retention.py); run it on the writer thread (:meth:`run`)."""
-        return self._write()
+        return self._write(*keys)
 
     # Capacity
 
@@ -262,8 +262,9 @@ class BookingStore:
         the same transaction, so calls racing from one number (in any process) cannot pass it; a
         withheld number is one number. Past it: :class:`BookingLimitReached`.
         """
-        with self._write() as db:
-            if limit_per_caller and call_sid and self.bookings_by_caller(caller) >= limit_per_caller:
+        limited = bool(limit_per_caller and call_sid)
+        with self._write(_day_key(date), *([_caller_key(caller)] if limited else [])) as db:
+            if limited and self.bookings_by_caller(caller) >= limit_per_caller:
                 raise BookingLimitReached(f"{limit_per_caller} bookings in 24 hours")
             if not self.has_room(date, time, party_size):
                 raise SlotUnavailable(f"{date} {time} has no room for {party_size}")
@@ -289,9 +290,10 @@ class BookingStore:
 
     def bookings_by_caller(self, caller: str | None) -> int:
         """Bookings made by calls from ``caller`` (None: withheld) in the last 24 hours, cancelled ones too."""
+        same_number = "caller is null" if caller is None else "caller = ?"
         return self.db.execute(
-            "select count(*) from bookings where caller is ? and call_sid is not null and created_at > ?",
-            [caller, _iso_ago(24 * 3600)],
+            f"select count(*) from bookings where {same_number} and call_sid is not null and created_at > ?",
+            [*([] if caller is None else [caller]), _iso_ago(24 * 3600)],
         ).fetchone()[0]
 
     def _new_code(self) -> str:
@@ -302,7 +304,7 @@ class BookingStore:
 
     def _history(
         self,
-        db: sqlite_utils.Database,
+        db: Any,
         booking_id: int,
         action: str,
         call_sid: str | None,
@@ -333,7 +335,7 @@ class BookingStore:
         staff: str | None = None,
     ) -> Booking:
         """Move or resize a booking atomically; its own seats do not count against it."""
-        with self._write() as db:
+        with self._write(_booking_key(booking_id), _day_key(date)) as db:
             before = db["bookings"].get(booking_id)
             if before["status"] != "confirmed":
                 raise BookingNotFound(booking_id)
@@ -352,7 +354,7 @@ class BookingStore:
         return self.get(booking_id)
 
     def cancel_booking(self, booking_id: int, *, call_sid: str | None, staff: str | None = None) -> Booking:
-        with self._write() as db:
+        with self._write(_booking_key(booking_id)) as db:
             before = db["bookings"].get(booking_id)
             if before["status"] != "confirmed":
                 raise BookingNotFound(booking_id)
@@ -466,7 +468,7 @@ class BookingStore:
     def take_resumable(self, call_sid: str, grace_secs: float) -> dict[str, Any] | None:
         """The checkpoint of a call interrupted less than ``grace_secs`` ago, claimed for resuming (once)."""
         cutoff = _iso_ago(grace_secs)
-        with self._write() as db:
+        with self._write(f"call {call_sid}") as db:
             row = db.execute(
                 "select r.node, r.state, r.messages, r.saved_at from call_resume r join calls c using (call_sid)"
                 " where r.call_sid = ? and r.interrupted_at > ? and c.ended_at is null",
@@ -479,7 +481,7 @@ class BookingStore:
 
     def close_abandoned_calls(self, grace_secs: float) -> list[str]:
         """End, as "dropped", every interrupted call not resumed within ``grace_secs``; return their SIDs."""
-        with self._write() as db:
+        with self._write("abandoned calls") as db:  # one host closes them, and names each once
             sids = [
                 r[0]
                 for r in db.execute(
@@ -505,7 +507,7 @@ class BookingStore:
 
     def take_stream_token(self, token: str, call_sid: str) -> dict[str, Any] | None:
         """Who the webhook saw calling, if ``token`` is ``call_sid``'s and unexpired; the token is gone after this."""
-        with self._write() as db:
+        with self._write(f"stream token {token}") as db:
             row = db.execute(
                 "select caller, stir_verstat from stream_tokens where token = ? and call_sid = ? and expires_at > ?",
                 [token, call_sid, _now_iso()],

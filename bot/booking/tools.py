@@ -198,14 +198,23 @@ async def collect_booking(
         flow_manager.state["heard"] = _said(draft, guessed, call_of(flow_manager))
         # Expecting the value itself, so "no, four" corrects it; a yes or no is understood anyway.
         return {"next": "check_heard", "expecting": guessed[0], "booking": dict(draft)}, TRANSITION_IN_YAML
-    if later_by_minutes and not time and "time" in draft and isinstance(later_by_minutes, int):
-        day = dt.date(2000, 1, 1)  # any day: only the clock moves, and never past midnight
-        moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
-        if moved.date() == day:
-            draft["time"] = moved.strftime("%H:%M")
+    if not time:
+        _shift_time(draft, later_by_minutes)
     result = _next_step(flow_manager)
     logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
+
+
+def _shift_time(draft: dict[str, Any], later_by_minutes: Any) -> None:
+    """Move the draft's time by ``later_by_minutes`` ("push it back an hour": 60), never past midnight."""
+    if not later_by_minutes or not isinstance(later_by_minutes, int) or isinstance(later_by_minutes, bool):
+        return
+    if "time" not in draft:
+        return
+    day = dt.date(2000, 1, 1)  # any day: only the clock moves
+    moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
+    if moved.date() == day:
+        draft["time"] = moved.strftime("%H:%M")
 
 
 def _said(draft: dict[str, Any], slots: list[str], call: CallContext) -> str:
@@ -292,6 +301,9 @@ def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
     purpose = state.get("purpose", "check")
     if not matches:
         return {"next": "not_found", "expecting": "name", "found": 0}
+    said_day = _valid_date(state.get("said_date"))
+    if len(matches) > 1 and said_day and any(b.date == said_day for b in matches):
+        matches = [b for b in matches if b.date == said_day]  # "my booking on Friday"
     if len(matches) > 1:
         state["candidates"] = [b.id for b in matches]
         state["choices"] = spoken.spoken_choices([spoken.spoken_day(b.date, call.now().date()) for b in matches])
@@ -304,36 +316,77 @@ def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
     if purpose == "change":
         # The draft starts as the booking; what the caller says next overrides it.
         state["changing"] = booking.id
-        state["booking"] = _as_draft(booking)
+        state["booking"] = draft = _as_draft(booking)
+        wanted = state.pop("wanted_change", {})
+        if said_day and said_day != booking.date:
+            wanted.setdefault("date", said_day.isoformat())  # the day it names is not the booking's: the new one
+        _merge(draft, **{k: v for k, v in wanted.items() if k != "later_by_minutes"})
+        if "time" not in wanted:
+            _shift_time(draft, wanted.get("later_by_minutes"))
+        if draft != _as_draft(booking):  # the change was said with the request ("push it back an hour")
+            return _next_step(flow_manager) | {"found": 1}
     return {"next": f"{purpose}_found", "expecting": None, "found": 1}
 
 
-async def _start(flow_manager: FlowManager, purpose: str) -> Result:
+async def _start(
+    flow_manager: FlowManager, purpose: str, name: str | None, date: str | None, wanted: dict[str, Any] | None = None
+) -> Result:
+    """Look for the caller's booking; the name and day said with the request are used to find it."""
     call, state = call_of(flow_manager), flow_manager.state
     state["purpose"] = purpose
-    for key in ("candidates", "changing", "found_id"):
+    for key in ("candidates", "changing", "found_id", "said_name", "said_date", "wanted_change"):
         state.pop(key, None)
+    if wanted := {k: v for k, v in (wanted or {}).items() if v is not None}:
+        state["wanted_change"] = wanted
     if not (call.caller and call.caller_verified):
         # A number that may be spoofed finds nothing, and says nothing of whether it has bookings:
         # the caller gives the code, or the name and the day (find_booking).
-        return {"next": "verify", "expecting": "name"}, TRANSITION_IN_YAML
+        return await find_booking(flow_manager, name=name, date=date)
+    if day := _valid_date(date):
+        state["said_date"] = day.isoformat()
     matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller)
     return _found(flow_manager, matches), TRANSITION_IN_YAML
 
 
-async def change_booking(flow_manager: FlowManager) -> Result:
-    """The caller wants to change an existing booking (its day, time or party size)."""
-    return await _start(flow_manager, "change")
+async def change_booking(
+    flow_manager: FlowManager,
+    name: str | None = None,
+    date: str | None = None,
+    party_size: int | None = None,
+    time: str | None = None,
+    later_by_minutes: int | None = None,
+) -> Result:
+    """The caller wants to change an existing booking (its day, time or party size). Pass what they said with the request, only that.
+
+    Args:
+        name: The name the booking is under, if they said it.
+        date: A day they named, as YYYY-MM-DD: the booking's own day, or the new day they want.
+        party_size: The new number of people, if they said it.
+        time: The new time in 24-hour HH:MM, if they said it.
+        later_by_minutes: To move the booked time by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
+    """
+    wanted = {"party_size": party_size, "time": time, "later_by_minutes": later_by_minutes}
+    return await _start(flow_manager, "change", name, date, wanted)
 
 
-async def cancel_booking(flow_manager: FlowManager) -> Result:
-    """The caller wants to cancel an existing booking."""
-    return await _start(flow_manager, "cancel")
+async def cancel_booking(flow_manager: FlowManager, name: str | None = None, date: str | None = None) -> Result:
+    """The caller wants to cancel an existing booking.
+
+    Args:
+        name: The name the booking is under, if they said it.
+        date: The day of the booking, as YYYY-MM-DD, if they said it.
+    """
+    return await _start(flow_manager, "cancel", name, date)
 
 
-async def check_booking(flow_manager: FlowManager) -> Result:
-    """The caller wants to check the details of an existing booking."""
-    return await _start(flow_manager, "check")
+async def check_booking(flow_manager: FlowManager, name: str | None = None, date: str | None = None) -> Result:
+    """The caller wants to check the details of an existing booking.
+
+    Args:
+        name: The name the booking is under, if they said it.
+        date: The day of the booking, as YYYY-MM-DD, if they said it.
+    """
+    return await _start(flow_manager, "check", name, date)
 
 
 async def find_booking(
@@ -350,7 +403,12 @@ async def find_booking(
         confirmation_code: The six-character confirmation code, if the caller has it.
     """
     call, state = call_of(flow_manager), flow_manager.state
-    today, day = call.now().date(), _valid_date(date)
+    # The name and the day may come in separate turns ("John Smith." "On Friday."): each is kept until both are.
+    if name := _valid_text(name, limit=60):
+        state["said_name"] = name
+    if day := _valid_date(date):
+        state["said_date"] = day.isoformat()
+    today, name, day = call.now().date(), state.get("said_name"), _valid_date(state.get("said_date"))
     code = (confirmation_code or "").replace(" ", "").upper() or None
     if state.get("search_failures", 0) >= MAX_FAILED_SEARCHES:
         return _search_limit(call), TRANSITION_IN_YAML

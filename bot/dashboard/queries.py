@@ -1,4 +1,4 @@
-"""Every figure the dashboard shows, read from the store's SQLite (and, for what the store does not see, the metrics).
+"""Every figure the dashboard shows, read from the store's database (and, for what the store does not see, the metrics).
 
 Read-only: nothing here writes. Times in the store are UTC (``calls.started_at``,
 ``call_turns.at``, ...); the dashboard shows and groups them in the server's
@@ -150,14 +150,18 @@ def completed(outcome: str | None, endings: set[str]) -> bool:
 
 # Calls
 
-_CALL_COLUMNS = """
+
+def _call_columns(store: BookingStore) -> str:
+    """What a calls page shows of each call, with its bookings' codes as ``code:status,...``."""
+    codes = store.backend.group_concat("b.code || ':' || b.status")
+    return f"""
     c.call_sid, c.caller, c.started_at, c.ended_at, c.outcome, c.wanted,
     (select count(*) from booking_history h where h.call_sid = c.call_sid and h.action = 'created') as booked,
     (select count(*) from call_turns t where t.call_sid = c.call_sid) as turns,
     (select coalesce(sum(length(t.bot_said)), 0) from call_turns t where t.call_sid = c.call_sid) as tts_chars,
     (select count(*) from call_faults f where f.call_sid = c.call_sid) as faults,
     (select count(*) from messages m where m.call_sid = c.call_sid) as messages,
-    (select group_concat(b.code || ':' || b.status) from bookings b where b.call_sid = c.call_sid) as codes
+    (select {codes} from bookings b where b.call_sid = c.call_sid) as codes
 """
 
 
@@ -178,7 +182,7 @@ def _call_row(row: dict[str, Any], costs: CostModel, endings: set[str]) -> dict[
 
 def recent_calls(store: BookingStore, costs: CostModel, endings: set[str], limit: int = 50) -> list[dict[str, Any]]:
     rows = store.db.query(
-        f"select {_CALL_COLUMNS} from calls c where c.started_at is not null order by c.started_at desc limit ?",
+        f"select {_call_columns(store)} from calls c where c.started_at is not null order by c.started_at desc limit ?",
         [limit],
     )
     return [_call_row(r, costs, endings) for r in rows]
@@ -187,7 +191,7 @@ def recent_calls(store: BookingStore, costs: CostModel, endings: set[str], limit
 def calls_between(store: BookingStore, costs: CostModel, endings: set[str], first: dt.date, last: dt.date):
     since, until = day_bounds(first, last)
     rows = store.db.query(
-        f"select {_CALL_COLUMNS} from calls c where c.started_at >= ? and c.started_at < ? order by c.started_at",
+        f"select {_call_columns(store)} from calls c where c.started_at >= ? and c.started_at < ? order by c.started_at",
         [since, until],
     )
     return [_call_row(r, costs, endings) for r in rows]
@@ -198,7 +202,7 @@ def one_call(store: BookingStore, call_sid: str, costs: CostModel, endings: set[
     report = store.call_report(call_sid)
     if report is None:
         return None
-    rows = list(store.db.query(f"select {_CALL_COLUMNS} from calls c where c.call_sid = ?", [call_sid]))
+    rows = list(store.db.query(f"select {_call_columns(store)} from calls c where c.call_sid = ?", [call_sid]))
     call = _call_row(rows[0], costs, endings)
     seconds = call["seconds"]
     voice = [r["voice_to_voice_ms"] for r in report["latency"] if r.get("voice_to_voice_ms") is not None]

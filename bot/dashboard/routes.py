@@ -38,6 +38,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from bot.booking.store import (
+    Booking,
     BookingNotFound,
     BookingStore,
     SlotUnavailable,
@@ -128,6 +129,15 @@ def _time(form: dict[str, str], field: str = "time") -> dt.time:
         raise BadForm("Time: pick a time.") from None
 
 
+async def _fields(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in (await request.form()).items()}
+
+
+def _to_day_of(booking: Booking, ok: str) -> Response:
+    """Back to the booking's day, saying what was done to it (``ok``)."""
+    return RedirectResponse(f"/dashboard/bookings?day={booking.date}&ok={ok}&code={booking.code}", status_code=303)
+
+
 def dashboard_router(
     settings: Settings,
     store: BookingStore,
@@ -152,10 +162,12 @@ def dashboard_router(
         }
         return pages.TemplateResponse(request, name, context, status_code=status, headers=HEADERS)
 
-    async def form_of(request: Request, staff: Staff) -> dict[str, str]:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+    async def signed_form(request: Request) -> tuple[Staff, dict[str, str]]:
+        """Who on staff posted, and their form once its CSRF token is checked."""
+        staff = auth.require(request)
+        form = await _fields(request)
         auth.check_form(request, staff, form.get("csrf"))
-        return form
+        return staff, form
 
     # Logging in
 
@@ -175,7 +187,7 @@ def dashboard_router(
     async def login(request: Request) -> Response:
         if not auth.enabled:
             return page(request, "off.html", None, status=503)
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = await _fields(request)
         target = _safe_next(form.get("next"))
         client = request.client.host if request.client else "?"
         if not auth.same_origin(request):
@@ -193,8 +205,7 @@ def dashboard_router(
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
-        staff = auth.require(request)
-        await form_of(request, staff)
+        staff, _ = await signed_form(request)
         response = RedirectResponse("/dashboard/login", status_code=303)
         auth.end(response, staff)
         return response
@@ -229,8 +240,7 @@ def dashboard_router(
 
     @router.post("/bookings")
     async def add_booking(request: Request) -> Response:
-        staff = auth.require(request)
-        form = await form_of(request, staff)
+        staff, form = await signed_form(request)
         day = _day(form.get("date"), clock().date())
         try:
             name = " ".join(form.get("name", "").split())
@@ -257,12 +267,11 @@ def dashboard_router(
             return await refuse(request, staff, day, "Those seats were just taken: pick another time.", form)
         except StoreUnavailable:
             return await refuse(request, staff, day, "The booking database is busy: nothing was saved, try again.", form)
-        return RedirectResponse(f"/dashboard/bookings?day={made.date}&ok=created&code={made.code}", status_code=303)
+        return _to_day_of(made, "created")
 
     @router.post("/bookings/{booking_id}/change")
     async def change_booking(request: Request, booking_id: int) -> Response:
-        staff = auth.require(request)
-        form = await form_of(request, staff)
+        staff, form = await signed_form(request)
         try:
             booking = store.get(booking_id)
         except BookingNotFound:
@@ -288,12 +297,11 @@ def dashboard_router(
             return await refuse(request, staff, day, "That booking was cancelled meanwhile.", form, booking_id)
         except StoreUnavailable:
             return await refuse(request, staff, day, "The booking database is busy: nothing was saved.", form, booking_id)
-        return RedirectResponse(f"/dashboard/bookings?day={made.date}&ok=changed&code={made.code}", status_code=303)
+        return _to_day_of(made, "changed")
 
     @router.post("/bookings/{booking_id}/cancel")
     async def cancel_booking(request: Request, booking_id: int) -> Response:
-        staff = auth.require(request)
-        form = await form_of(request, staff)
+        staff, form = await signed_form(request)
         try:
             booking = store.get(booking_id)
             await store.run(store.cancel_booking, booking_id, call_sid=None, staff=staff.label)
@@ -302,9 +310,7 @@ def dashboard_router(
             return await refuse(request, staff, day, "That booking is already cancelled.", {})
         except StoreUnavailable:
             return await refuse(request, staff, booking.date, "The booking database is busy: nothing was saved.", {})
-        return RedirectResponse(
-            f"/dashboard/bookings?day={booking.date}&ok=cancelled&code={booking.code}", status_code=303
-        )
+        return _to_day_of(booking, "cancelled")
 
     # Messages
 
@@ -315,8 +321,7 @@ def dashboard_router(
 
     @router.post("/messages/{message_id}/done")
     async def message_done(request: Request, message_id: int) -> Response:
-        staff = auth.require(request)
-        form = await form_of(request, staff)
+        staff, form = await signed_form(request)
         if queries.message(store, message_id) is None:
             return Response("No such message", status_code=404)
         await store.run(store.mark_message_done, message_id, staff=staff.label, done=form.get("done", "1") == "1")

@@ -78,6 +78,8 @@ _CLEANUPS = (
     (_APOSTROPHES, "'"),
     (re.compile(r"(?<![^\W\d_])([ap])\s?\.\s?m\b\.?"), r"\1m"),  # "p.m." / "p. m." -> "pm"
     (re.compile(r"\bo\s?'?\s?clock\b"), "oclock"),
+    # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
+    (re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirty)-?ish\b"), r"\1 ish"),
     (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # thousands separators
     (re.compile(r"(?<!\d)[.:/]|[.:/](?!\d)"), " "),  # keep only "7:30", "7.30", "12/05"
     (re.compile(r"(?<=[^\W\d_])-|-(?=[^\W\d_])"), " "),  # "four-people", "twenty-two"
@@ -215,6 +217,19 @@ def _weekday(m: re.Match[str], today: dt.date) -> dt.date | None:
     return _shift(today, (target - today.weekday()) % 7 + 7 * week_later)
 
 
+# Days callers name instead of a date (the next one on or after today).
+_HOLIDAYS = {
+    "christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25), "boxing day": (12, 26),
+    "new year's eve": (12, 31), "new years eve": (12, 31), "new year's day": (1, 1), "new years day": (1, 1),
+    "valentine's day": (2, 14), "valentines day": (2, 14), "valentine's": (2, 14), "valentines": (2, 14),
+}
+_HOLIDAY_RX = "|".join(sorted((re.escape(h) for h in _HOLIDAYS), key=len, reverse=True))
+
+
+def _holiday(m: re.Match[str], today: dt.date) -> dt.date | None:
+    return _resolve(today, *_HOLIDAYS[m["h"]], None)
+
+
 def _days_ahead(days: int) -> _Handler:
     return lambda m, today: _shift(today, days)
 
@@ -235,6 +250,7 @@ _DATE_RULES: tuple[_Rule, ...] = (
         _named_date,
     ),
     (re.compile(r"(?:\b(?:the|on) |^)(?P<d>\d{1,2})(?:st|nd|rd|th)\b(?! birthday| anniversary)"), _day_of_month),
+    (re.compile(rf"\b(?P<h>{_HOLIDAY_RX})\b"), _holiday),
     (re.compile(r"\b(?:the )?day after tomorrow\b"), _days_ahead(2)),
     (re.compile(r"\btomorrow\b"), _days_ahead(1)),
     (re.compile(r"\b(?:today|tonight|this (?:morning|afternoon|evening|lunchtime))\b"), _days_ahead(0)),
@@ -379,7 +395,34 @@ _COMPANION = (
     r"(?:wife|husband|partner|girlfriend|boyfriend|fiancee?|friend|mum|mom|mother|dad|father"
     r"|son|daughter|colleague|date|brother|sister|other half|plus 1)"
 )
+_SELF = r"(?:me|myself|i)"
+_COMPANY = rf"(?:(?:my|our) (?:\d{{1,2}} )?(?:{_COMPANION}|{_GROUP}|friends|colleagues|others|parents|grandparents)s?|\d{{1,2}} {_GROUP})"
+_MEMBER = rf"(?:{_SELF}|{_COMPANY})"
+
+
+def _members(m: re.Match[str], _: Any) -> int | None:
+    """ "me, my husband and our 2 kids" is 4: the caller and each named member one, each counted group its
+    number, parents two. None where a count is not said ("my friends and I") or it is not said whether the
+    caller comes ("my husband and our 2 kids"): asked, not guessed."""
+    total, with_caller = 0, False
+    for member in re.findall(rf"{_SELF}\b|{_COMPANY}", m[0]):
+        if re.fullmatch(_SELF, member):
+            total, with_caller = total + 1, True
+        elif n := re.search(r"\d+", member):
+            total += int(n[0])
+        elif member.endswith("parents"):
+            total += 2
+        elif member.endswith("s"):
+            return None
+        else:
+            total += 1
+    named = re.search(r"\b(?:my|our)\b", m[0])
+    return _bounded(total) if with_caller or not named else None
+
+
 _PARTY_RULES: tuple[_Rule, ...] = (
+    # A list of the party's members with the caller among them; first, so its parts are not counted alone.
+    (re.compile(rf"\b{_MEMBER}(?:(?: and| plus| with)? {_MEMBER}\b)+"), _members),
     (re.compile(rf"\b\d{{1,2}} {_GROUP}(?:(?: and| plus| with)? \d{{1,2}} {_GROUP})*\b"), _sum_counts),
     (
         re.compile(rf"\b(?:me|myself|i) (?:and|plus|with) {_N} (?:others?|friends|colleagues|people|guests)\b"),

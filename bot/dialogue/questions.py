@@ -18,6 +18,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\blocat(ed|ion)\b", r"\bwhere\b.*\b(find|situated|based)\b", r"\bwhat (street|road|area|part of town)\b",
         r"\bwhich (street|road|area)\b", r"\bwhere ?abouts?\b", r"\bwhere (the|your|you|it|they) (restaurant |place |salon )?(is|are)\b", r"\bwhere exactly\b", r"\bstreet number\b",
         r"\bwhere (do|can) (i|we) find (you|it|them|the)\b", r"\bpostcode\b", r"\bzip ?code\b",
+        r"\bwhere (are|is) (they|there|it)\b", r"\bwhere (they|it)('s| is| are)? at\b", r"\badd+ress\b",
     ),
     "directions": (
         r"\bdirections?\b", r"\bhow (do|can|would) (i|we|you) get\b", r"\bget (there|to you)\b",
@@ -30,6 +31,8 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\bwhat('s| is| are) (the|your|their) (number|digits)\b", r"\bdigits\b",
         r"\b(reach|contact|ring) (them|you|the restaurant|the salon)\b", r"\bcontact (info\w*|details|number)\b",
         r"\bwhat number\b", r"\bnumber (to|i can|we can|do i) (call|contact|ring|reach)\b", r"\breached\b",
+        r"\b(their|your|the restaurant's) number\b", r"\b(how|can) (can |do )?(i|we) (call|contact|reach|ring) (them|you)\b",
+        r"\bcontact information\b",
     ),
     "email": (r"\be-? ?mail\b", r"\bemail address\b", r"\bwrite to (you|them)\b"),
     "dietary": (
@@ -41,7 +44,8 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\bprices?\b", r"\bpric(ey|y)\b", r"\bcost(s|ly)?\b", r"\b(in)?expensive\b", r"\bcheap\b", r"\bhow much\b",
         r"\baffordable\b", r"\bbudget\b", r"\bper (head|person)\b", r"\bprice range\b", r"\bbargain\b",
         r"\bspend\b", r"\bfancy\b", r"\bset menu\b", r"\bpric(ed|ing)\b", r"\bwallet\b",
-        r"\beconomical\b", r"\bpocket\b", r"\bsplurge\b",
+        r"\beconomical\b", r"\bpocket\b", r"\bsplurge\b", r"\blavish\b", r"\baff?or(d|a)+ble\b",
+        r"\bbreak the bank\b", r"\btariffs?\b",
     ),
     "dress_code": (
         r"\bdress(ed)?\b", r"\bwhat (should|do|can) (i|we) wear\b", r"\bwear\b", r"\bjacket\b", r"\b(a )?tie\b",
@@ -63,7 +67,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\border (food|online|in advance)\b", r"\buber ?eats\b", r"\bdeliveroo\b",
     ),
     "alcohol": (
-        r"\balcohol\w*\b", r"\bliquor\b", r"\bwines?\b", r"\bbeers?\b", r"\bcocktails?\b", r"\b(the |a )?bar\b",
+        r"\balcohol\w*\b", r"\balhocol\b", r"\bliquors?\b", r"\bliqueurs?\b", r"\bwines?\b", r"\bbeers?\b", r"\bcocktails?\b", r"\b(the |a )?bar\b",
         r"\bdrinks?\b", r"\bbyob\b", r"\bbring (my|our) own\b", r"\bspirits\b", r"\bbooze\b", r"\blicen[cs]ed?\b", r"\bhooch\b",
         r"\b(get|getting) (drunk|loaded|tipsy)\b",
     ),

@@ -25,12 +25,17 @@ DAYS = (
     "december",
 )
 PARTS_OF_DAY = ("morning", "afternoon", "evening", "night")
+# The words of a clock time past the hour: "seven thirty" is a time, never "seven thursday".
+MINUTE_WORDS = ("oh", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+                "thirty", "forty", "fifty", "quarter", "half", "past", "noon", "midnight", "o'clock", "oclock")
 # Words that are what they sound like: never replaced ("for" stays a preposition, "then" an adverb).
 _KEEP = frozenset(
     "a an the and or of for to too at on in is it its i we me my our us you your be are was this that there "
-    "people persons guests please thanks thank yes no name table book booking reservation".split()
+    "people persons guests please thanks thank yes no name table book booking reservation "
+    # Ordinary words of real callers' lines (SGD) that sound like a day or a part of the day.
+    "number sound sounds right might friend friends friendly total after everything mountain marshall".split()
 )
-_OTHER_SLOTS = frozenset((*NUMBERS, *DAYS, *PARTS_OF_DAY))  # a word of one slot is never mended into another
+_OTHER_SLOTS = frozenset((*NUMBERS, *MINUTE_WORDS, *DAYS, *PARTS_OF_DAY))  # a word of one slot is never mended into another
 SOUND_MATCH = 0.85  # Jaro-Winkler similarity of the Metaphone codes
 CLOSE_SPELLING = 0.8  # rapidfuzz ratio / 100: spelled nearly the same
 LOOSE_SPELLING = 0.55  # ... and enough alike, when it also sounds the same

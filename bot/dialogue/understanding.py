@@ -29,12 +29,16 @@ _INTENTS: dict[str, re.Pattern] = {
     intent: re.compile(pattern, re.IGNORECASE)
     for intent, pattern in {
         "book": r"\b(book(s|ed|ings?)?|reserv\w*|tables?|appointments?)\b",
-        "cancel": r"\b(cancel\w*|call (it )?off)\b",
+        "cancel": r"\b(cancel\w*|call (it )?off)\b|"
+        r"\b(can'?t|cannot|won'?t|will not|unable to|not going to|won'?t be able to) (make it|come|be coming)\b",
         "change": r"\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b.*\b(booking|reservation|table)\b|"
         r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b|"
         r"\b(push|move|put|bring|shift) (it|that|the time|the booking|us) (back|forward|later|earlier)\b|"
-        r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b",
-        "check": r"\b(check|confirm|remind me)\b.*\b(booking|reservation)\b|\b(what time|when) is (my|our)\b",
+        r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b|"
+        r"\binstead of\b|\b(later|earlier) than (planned|booked|we said|i said|arranged)\b|"
+        r"\b(an?|one|two|half an?|\d+) (hours?|minutes?) (later|earlier)\b",
+        # "check my booking", not "check for a reservation" (whether there is a table: a new booking)
+        "check": r"\b(check|confirm|remind me)\b.*\b(my|our|the) (booking|reservation)\b|\b(what time|when) is (my|our)\b",
         "human": r"\b(speak|talk) (to|with) (a |an |the |somebody|someone)|\b(human|operator|manager|receptionist|"
         r"real person|a person|member of staff|someone else)\b",
         "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|"
@@ -42,6 +46,9 @@ _INTENTS: dict[str, re.Pattern] = {
         "voicemail": r"\bvoice ?mail\b",
     }.items()
 }
+# Tools that start on a booking already made are chosen only when the caller asks for that (a new booking's
+# values fit them too); a confirmation (confirm_cancel) needs only its yes or no.
+_EXISTING_BOOKING_INTENTS = ("change", "cancel", "check")
 # Tool-name words that announce each intent.
 _NAME_WORDS = {
     "book": {"book", "booking", "reserve", "reservation", "collect", "new"},
@@ -146,12 +153,15 @@ def _score(
         elif prop in required and prop in _FREE_TEXT and kind == "string" and text.strip():
             arguments[prop] = text.strip()
             score += 1
-    for intent in _intents_of(tool.name):
+    intents = _intents_of(tool.name)
+    said = {intent for intent in intents if _INTENTS[intent].search(text)}
+    if not required and intents & set(_EXISTING_BOOKING_INTENTS) and not said & set(_EXISTING_BOOKING_INTENTS):
+        return 0.0, ToolCall(tool.name, arguments)
+    for intent in said:
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
         if intent == "end" and (has_values or _NAME_GIVEN.search(text)):
             continue
-        if _INTENTS[intent].search(text):
-            score += _INTENT_WEIGHT.get(intent, 3)
+        score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
         return 0.0, ToolCall(tool.name, arguments)
     if mended and "unsure" in (tool.properties or {}) and any(k in arguments for k in _MENDABLE):
