@@ -8,7 +8,7 @@
     GET  /calls/{sid}    what happened on a call (loopback or BOT_ADMIN_TOKEN)
     GET  /dashboard      the staff dashboard: bookings, messages, live calls, figures (bot/dashboard/)
 
-Run it with ``python -m bot serve`` (or ``uvicorn --factory server:create_app``).
+Run it with ``python -m bot serve``: one worker process per core behind one port (bot/serving/supervisor.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import time
+import tempfile
 from contextlib import asynccontextmanager
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
@@ -32,9 +33,11 @@ from bot.booking.backup import serving
 from bot.booking.store import BookingStore
 from bot.call.context import CallContext, fixed_clock
 from bot.call.pipeline import run_call
+from bot.call.resume import with_booking_made
 from bot.dashboard.app import install_dashboard
 from bot.metrics import METRICS
 from bot.serving.drain import Drain
+from bot.serving.host_line import HostLine, StreamClaim
 from bot.serving.readiness import EngineWarmUp, Readiness
 from bot.settings import Settings, load_settings
 from bot.telephony.call_limits import SlidingWindowLimit
@@ -60,6 +63,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 HANDOVER_SECS = 3.0
 # How long a call let in by the webhook holds its place while Twilio opens its media stream.
 ADMITTED_SECS = 15.0
+# How often a worker looks for calls whose worker died mid-call (bot/serving/host_line.py).
+ORPHAN_CHECK_SECS = 2.0
 # Twilio's voice webhook form is a few kilobytes; a body past this is refused before it is all read.
 MAX_FORM_BYTES = 64 * 1024
 # uvicorn closes a websocket message over this before reading it whole; smaller ones reach the app,
@@ -68,13 +73,21 @@ WEBSOCKET_MAX_BYTES = 16 * MAX_MESSAGE_BYTES
 
 
 def create_app(
-    settings: Settings | None = None, store: BookingStore | None = None, *, warm_up: bool = False
+    settings: Settings | None = None,
+    store: BookingStore | None = None,
+    *,
+    engines: EngineWarmUp | None = None,
+    line: HostLine | None = None,
 ) -> FastAPI:
-    """The app; ``warm_up`` (``serve``) loads the embedded engines at start-up, and /readyz waits for them."""
+    """The app. ``engines`` (``serve``): the embedded engines, loaded at start-up, which /readyz waits for.
+    ``line``: the host's calls, shared with the other workers of ``serve --workers`` (else this app's own)."""
     settings = settings or load_settings()
     store = store or BookingStore.from_settings(settings)
-    active_calls: set[str] = set()
-    admitted: dict[str, float] = {}  # let in, stream not started yet: call SID -> monotonic time
+    own_line = None
+    if line is None:
+        own_line = tempfile.TemporaryDirectory(prefix="bot-line-")
+        line = HostLine(Path(own_line.name), admitted_secs=ADMITTED_SECS)
+    active_calls: set[str] = set()  # this worker's media streams
     closers: set[asyncio.Task] = set()
     mask_numbers_in_logs()
     calls_per_number = SlidingWindowLimit(settings.calls_per_number_per_hour, 3600)
@@ -117,32 +130,19 @@ def create_app(
         refused(reason, f"a media stream {detail}")
         await websocket.close(code=code)
 
-    def calls_in_progress() -> int:
-        """The calls on the line, and those let in whose stream has not started (for up to ADMITTED_SECS)."""
-        now = time.monotonic()
-        waiting = sum(now - at <= ADMITTED_SECS for sid, at in admitted.items() if sid not in active_calls)
-        return len(active_calls) + waiting
-
-    # SIGTERM: stop taking calls, let these finish, hand the rest over (bot/serving/drain.py).
+    # SIGTERM: stop taking calls, let this worker's finish, hand the rest over (bot/serving/drain.py).
     drain = Drain(
-        notice_secs=settings.drain_notice_secs, limit_secs=settings.drain_secs, calls_in_progress=calls_in_progress
+        notice_secs=settings.drain_notice_secs, limit_secs=settings.drain_secs, calls_in_progress=line.own_calls
     )
-    readiness = Readiness(
-        settings, store, drain, calls_in_progress, engines=EngineWarmUp(settings) if warm_up else None
-    )
+    # Full or not is the host's: the calls of every worker, and those let in whose stream is awaited.
+    readiness = Readiness(settings, store, drain, line.calls, engines=engines)
 
     def admit(call_sid: str) -> bool:
-        """Whether a new call fits under BOT_MAX_CALLS; if it does, its place is held until its stream starts."""
-        now = time.monotonic()
-        for sid, at in list(admitted.items()):
-            if sid in active_calls or now - at > ADMITTED_SECS:
-                del admitted[sid]
+        """Whether a new call fits under BOT_MAX_CALLS on this host; if it does, its place is held while its
+        stream opens (for up to ADMITTED_SECS, on whichever worker)."""
         if not drain.taking_calls:  # stopping for a restart: new calls go elsewhere
             return False
-        if settings.max_calls and call_sid not in admitted and len(active_calls) + len(admitted) >= settings.max_calls:
-            return False
-        admitted[call_sid] = now
-        return True
+        return line.admit(call_sid, settings.max_calls)
 
     def turned_away(call_sid: str) -> VoiceResponse:
         """TwiML for a call the process has no room for: to the overflow line, or told the lines are busy."""
@@ -154,7 +154,7 @@ def create_app(
             twiml.hangup()
         to = "overflow" if settings.overflow_url else "busy"
         METRICS.calls_turned_away.labels(to=to).inc()
-        why = "draining for a restart" if drain.draining else f"{len(active_calls)} calls in progress"
+        why = "draining for a restart" if drain.draining else f"{line.calls()} calls in progress on this host"
         logger.warning(f"{call_sid}: turned away ({to}): {why}")
         return twiml
 
@@ -168,6 +168,20 @@ def create_app(
         task = asyncio.create_task(close_abandoned_calls(after_secs))
         closers.add(task)
         task.add_done_callback(closers.discard)
+
+    async def orphaned(call_sid: str) -> None:
+        """A call whose worker died mid-call: interrupted now, so that it resumes wherever Twilio brings it."""
+        logger.warning(f"{call_sid}: its worker died during the call; it may resume on another")
+        await store.run(store.call_interrupted, call_sid)
+        close_later(settings.resume_grace_secs + 1)
+
+    async def adopt_orphans() -> None:
+        while True:
+            orphans = line.orphans()
+            for call_sid in orphans:
+                await orphaned(call_sid)
+            line.forget_orphans(orphans)
+            await asyncio.sleep(ORPHAN_CHECK_SECS)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -189,6 +203,7 @@ def create_app(
         # Calls that dropped before a restart: the stale ones now, the rest when their grace runs out.
         close_later(0)
         close_later(settings.resume_grace_secs + 1)
+        closers.add(asyncio.create_task(adopt_orphans()))
         if readiness.engines is not None:
             readiness.engines.start()
         with serving(store.path):  # `python -m bot restore` refuses while this is held
@@ -198,11 +213,15 @@ def create_app(
             await store.run(lambda: None)  # the checkpoints and turns queued before the exit are written
             if readiness.engines is not None:
                 await asyncio.to_thread(readiness.engines.stop)
+            line.close()
 
     app = FastAPI(title="Phone booking line", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.active_calls = active_calls
+    app.state.line = line
+    if own_line is not None:
+        app.state.own_line = own_line  # the directory lasts as long as the app
     app.state.drain = drain
     app.state.readiness = readiness
     install_dashboard(app)  # /dashboard: the staff's view of the line (bot/dashboard/)
@@ -299,24 +318,33 @@ def create_app(
             clock=clock,
             transfer=settings.staff_transfer,
         )
-        # A call reconnecting after a drop may arrive while its old stream is still closing.
+        # A call reconnecting after a drop may arrive while its old stream is still closing, here or on
+        # another worker of this host.
         for _ in range(int(HANDOVER_SECS / 0.1)):
             if start.call_sid not in active_calls:
-                break
+                claim = line.claim_stream(start.call_sid)  # from now on this worker holds the call
+                if claim is not StreamClaim.LIVE_ELSEWHERE:
+                    break
             await asyncio.sleep(0.1)
         else:
             logger.warning(f"{start.call_sid}: a second media stream for a live call was refused")
             await websocket.close(code=1008)
             return
+        if claim is StreamClaim.ORPHANED:
+            await orphaned(start.call_sid)
         resumed = await store.run(store.take_resumable, start.call_sid, settings.resume_grace_secs)
-        if resumed is None and store.call_is_known(start.call_sid):
+        if resumed is not None:
+            resumed = with_booking_made(resumed, store, start.call_sid)
+        # A call whose worker died before its first checkpoint had heard only the greeting: it starts over.
+        starts_over = claim is StreamClaim.ORPHANED and resumed is None
+        if resumed is None and store.call_is_known(start.call_sid) and not starts_over:
             # Too late to resume (or the call already ended): close it, never start it over.
+            line.stream_ended(start.call_sid)
             await store.run(store.close_abandoned_calls, settings.resume_grace_secs)
             logger.info(f"{start.call_sid}: a stream for a call that cannot resume was closed")
             await websocket.close(code=1000)
             return
         active_calls.add(start.call_sid)
-        admitted.pop(start.call_sid, None)  # on the line now: no longer waiting for its stream
         try:
             if resumed:
                 logger.info(f"{start.call_sid}: the line is back; resuming at {resumed['node']}")
@@ -325,6 +353,7 @@ def create_app(
             logger.exception(f"{start.call_sid}: the call failed")
             METRICS.error("call")
         finally:
+            line.stream_ended(start.call_sid)  # with no await between: see the hand-over wait above
             active_calls.discard(start.call_sid)
             if not store.call_is_over(start.call_sid):  # the line dropped: the call may come back
                 close_later(settings.resume_grace_secs + 1)
@@ -333,7 +362,8 @@ def create_app(
     async def healthz() -> JSONResponse:
         """Liveness; 503 "draining" while the server stops for a restart, so a load balancer moves on."""
         status = "draining" if drain.draining else "ok"
-        return JSONResponse({"status": status, "active_calls": len(active_calls)}, status_code=503 if drain.draining else 200)
+        health = {"status": status, "active_calls": line.streams(), "workers": line.workers()}  # the host's
+        return JSONResponse(health, status_code=503 if drain.draining else 200)
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -369,25 +399,32 @@ def create_app(
     return app
 
 
-def serve(settings: Settings) -> None:
-    """The server process: engines loaded in the background (then the TTS cache filled), SIGTERM drains."""
+def serve_worker(settings: Settings, listening: int, line_dir: Path) -> None:
+    """One worker: engines loaded first, then calls from the supervisor's socket until a drain is over."""
+    import os
+
     import uvicorn
 
+    from bot.serving.fair_accept import FairShareSocket
     from bot.serving.process import DrainingServer
     from bot.serving.tracing import setup_tracing, shutdown_tracing
 
     if settings.tracing:
         setup_tracing(settings)
-    app = create_app(settings, warm_up=True)
+    engines = EngineWarmUp(settings)
+    engines.start()
+    engines.wait_loaded()  # a worker still loading takes no connection: the others answer meanwhile
+    # The supervisor's workers (its children) share a socket; other servers may share the directory.
+    line = HostLine(line_dir, admitted_secs=ADMITTED_SECS, group=f"serve-{os.getppid()}")
+    app = create_app(settings, engines=engines, line=line)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning",
+        app, log_level="warning",
         # After the drain, connections still open (a load balancer's keep-alive) are not waited on for long.
         timeout_graceful_shutdown=5,
         ws_max_size=WEBSOCKET_MAX_BYTES,
     )
     try:
-        DrainingServer(config, app.state.drain).run()
+        DrainingServer(config, app.state.drain).run(sockets=[FairShareSocket.of(listening, line)])
     finally:
         if settings.tracing:
             shutdown_tracing()
-

@@ -247,7 +247,12 @@ def _backup_or_restore(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Phone booking voice agent")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="run the phone line's server (Twilio webhook and media websocket)")
+    serve = commands.add_parser("serve", help="run the phone line's server (Twilio webhook and media websocket)")
+    serve.add_argument("--workers", type=int, help="worker processes behind the one port (default: BOT_WORKERS, "
+                                                   "else one per core)")
+    # How the supervisor starts each of its workers (bot/serving/supervisor.py); not for people.
+    serve.add_argument("--worker-socket", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--line-dir", type=Path, help=argparse.SUPPRESS)
     demo = commands.add_parser("demo", help="a demo phone call on the embedded engines, printed live")
     demo.add_argument("scenario", nargs="?", default=str(DEMO_SCENARIO))
     replay = commands.add_parser("replay", help="replay scenario recordings through the whole stack")
@@ -273,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--scenarios", action="append", metavar="DIR", help="scenario folder (default recordings/)")
     load.add_argument("--profile", choices=["local", "cloud-sim"], default="cloud-sim",
                       help="cloud-sim: cloud providers as local stand-ins; local: the embedded engines")
+    load.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                      help="the server's worker processes (default: one per core, as `serve`)")
     load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     load.add_argument("--plot", type=Path, default=None, help="PNG of latency and CPU against calls in progress "
                       "(default out/load-PROFILE.png)")
@@ -318,12 +325,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "serve":
-            settings = load_settings()  # before Pipecat is imported, so a bad value is the only output
+            if args.workers is not None and not 1 <= args.workers <= 64:
+                parser.error("--workers must be between 1 and 64")
+            # Before Pipecat is imported, so a bad value is the only output.
+            settings = load_settings(**({"workers": args.workers} if args.workers else {}))
             _configure_logging(settings.log_level)
-            from server import serve
+            if args.worker_socket is not None:
+                from server import serve_worker
 
-            serve(settings)
-            return 0
+                serve_worker(settings, args.worker_socket, args.line_dir)
+                return 0
+            # The supervisor imports no engine nor Pipecat: its workers do (server.serve_worker).
+            from bot.serving.supervisor import Supervisor, worker_count
+
+            return Supervisor(settings, worker_count(settings)).run()
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))
         if args.command in ("backup", "restore"):
             if args.command == "backup" and args.keep is not None and args.keep < 1:
@@ -351,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return load.main(
                 calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,
-                as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
+                workers=args.workers, as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
             )
         if args.command == "devset":
             from bot.measure import devset

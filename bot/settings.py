@@ -85,8 +85,13 @@ class Settings(BaseSettings):
     port: int = Field(8765, ge=1, le=65535, validation_alias="BOT_PORT")
     public_url: str | None = Field(None, validation_alias="BOT_PUBLIC_URL")
     admin_token: str | None = Field(None, validation_alias="BOT_ADMIN_TOKEN")
-    # Calls this process takes at once (0: no limit). Past it, a new call is sent to BOT_OVERFLOW_URL
-    # (another process's voice webhook) or told the lines are busy: a call too many slows every call.
+    # Worker processes behind BOT_PORT (bot/serving/supervisor.py; 0: one per core) and the directory where
+    # they keep the host's calls in progress (bot/serving/host_line.py; unset: one of their own). Servers of
+    # one host that share it (two systemd units for rolling restarts) count their calls together.
+    workers: int = Field(0, ge=0, le=64, validation_alias="BOT_WORKERS")
+    line_dir: Path | None = Field(None, validation_alias="BOT_LINE_DIR")
+    # Calls this host takes at once, all its workers together (0: no limit). Past it, a new call is sent to
+    # BOT_OVERFLOW_URL (another host's voice webhook) or told the lines are busy: a call too many slows every call.
     max_calls: int = Field(0, ge=0, le=10000, validation_alias="BOT_MAX_CALLS")
     overflow_url: str | None = Field(None, pattern=r"^https?://\S+$", validation_alias="BOT_OVERFLOW_URL")
     # On SIGTERM (bot/serving/drain.py): /readyz fails at once but new calls are still taken this long, so

@@ -26,7 +26,7 @@ def test_a_serving_server_is_ready(tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"ready": True, "store": "ok", "engines": "ok", "draining": "no", "calls": "0"}
-    assert client.get("/healthz").json() == {"status": "ok", "active_calls": 0}
+    assert client.get("/healthz").json() == {"status": "ok", "active_calls": 0, "workers": 1}
 
 
 def test_a_full_server_is_not_ready_so_the_load_balancer_sends_calls_elsewhere(tmp_path):
@@ -51,7 +51,7 @@ def test_a_draining_server_turns_new_calls_away_but_takes_back_a_dropped_one(tmp
     app.state.store.call_started("CA0", "+15551230009")  # a call whose line dropped, reconnecting
     app.state.drain.state = DrainState.DRAINING
     health = client.get("/healthz")
-    assert health.status_code == 503 and health.json() == {"status": "draining", "active_calls": 0}
+    assert health.status_code == 503 and health.json() == {"status": "draining", "active_calls": 0, "workers": 1}
     assert client.get("/readyz").json()["draining"] == "draining"
     turned = ET.fromstring(client.post("/twilio/voice", data=FORM | {"CallSid": "CA9"}).text)
     if overflow:

@@ -292,7 +292,7 @@ async def test_an_early_transcript_is_used_only_for_exactly_the_audio_it_heard()
     def prepare(audio: bytes) -> np.ndarray:
         return trim_silence(np.frombuffer(audio, np.int16).astype(np.float32) / 32768, 8000)
 
-    def transcribe(samples: np.ndarray) -> str:
+    async def transcribe(samples: np.ndarray) -> str:
         decoded.append(len(samples))
         return f"{len(samples)} samples"
 

@@ -66,7 +66,7 @@ def test_the_flow_host_answers_like_the_dialogue_engine():
 def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tmp_path):
     plot = tmp_path / "load.png"
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "load", "--calls", "2", "--profile", "cloud-sim", "--json",
+        [sys.executable, "-m", "bot", "load", "--calls", "2", "--profile", "cloud-sim", "--json", "--workers", "2",
          "--scenarios", str(PROJECT_DIR / "recordings" / "one-sentence"), "--plot", str(plot)],
         capture_output=True, text=True, timeout=300, cwd=PROJECT_DIR,
     )
@@ -78,6 +78,10 @@ def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tm
     assert 0 < voice["p50"] <= voice["p95"] <= voice["max"]
     assert isinstance(report["gaps_over_60ms"], int) and report["gaps_over_60ms"] >= 0
     assert report["cpu_percent"] > 0 and report["rss_mb_max"] > 50  # a Python server with its models loaded
+    # Both workers measured apart (busiest first), and the whole machine beside them.
+    assert report["workers"] == 2 and len(report["worker_cpu_percent"]) == 2
+    assert report["worker_cpu_percent"][0] >= report["worker_cpu_percent"][1] >= 0
+    assert report["host_cpu_percent"] > 0 and report["cpu_percent_per_call"] > 0
     assert plot.stat().st_size > 10_000
 
 

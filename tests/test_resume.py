@@ -8,6 +8,7 @@ caller confirms. The cases run at once, as a busy line would.
 """
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 import time
@@ -18,7 +19,7 @@ from pipecat.flows import Flow, FlowConfig
 from bot.audio import load_phone_audio
 from bot.booking import tools
 from bot.booking.store import BookingStore
-from bot.call.resume import resume_node
+from bot.call.resume import resume_node, with_booking_made
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
 from bot.replay.scenario import load_scenario
@@ -179,7 +180,8 @@ def test_a_checkpoint_resumes_once_within_the_grace_period_and_is_closed_after_i
     store.save_call_state("CA1", "confirm", {"booking": {"party_size": 4}}, [{"role": "user", "content": "hi"}])
     assert store.take_resumable("CA1", grace_secs=30) is None  # the line has not dropped
     store.call_interrupted("CA1")
-    assert store.take_resumable("CA1", grace_secs=30) == {
+    resumable = store.take_resumable("CA1", grace_secs=30)
+    assert resumable.pop("saved_at") and resumable == {
         "node": "confirm", "state": {"booking": {"party_size": 4}}, "messages": [{"role": "user", "content": "hi"}]
     }
     assert store.take_resumable("CA1", grace_secs=30) is None  # claimed by the stream that resumed it
@@ -196,3 +198,27 @@ def test_a_booking_made_just_before_the_drop_resumes_at_its_announcement_not_the
     assert f'Say: "{business.line_restored} Let me read' in asking["task_messages"][0]["content"]
     booked = resume_node(flow, {"node": "confirm", "state": {"booking_id": 7}}, business)
     assert booked["name"] == "booked" and "role_message" in booked
+
+
+def test_a_booking_made_after_the_last_checkpoint_resumes_at_its_announcement_and_is_not_made_twice(database, business):
+    """The worker died (SIGKILL) between making the booking and the checkpoint after the turn announcing it."""
+    store = BookingStore(database, business)
+    flow = Flow(FlowConfig.from_file(PROJECT / "flows" / "booking.yaml"), handlers=tools)
+    store.call_started("CA1", "+15551230001")
+    store.save_call_state("CA1", "confirm", {"booking": {"party_size": 4}}, [])
+    time.sleep(0.01)  # the checkpoint's time and the booking's are a few milliseconds apart at the least
+    made = store.create_booking(name="Ann Lee", party_size=4, date=dt.date(2030, 5, 6), time=dt.time(19),
+                                caller="+15551230001", call_sid="CA1")
+    store.call_interrupted("CA1")
+    saved = with_booking_made(store.take_resumable("CA1", grace_secs=30), store, "CA1")
+    assert saved["state"]["booking_id"] == made.id and saved["state"]["confirmation_code"] == made.code
+    assert resume_node(flow, saved, business)["name"] == "booked"
+
+    store.call_started("CA2", "+15551230002")  # booked before its checkpoint: the checkpoint knows already
+    made = store.create_booking(name="Bo Chan", party_size=2, date=dt.date(2030, 5, 6), time=dt.time(19),
+                                caller="+15551230002", call_sid="CA2")
+    time.sleep(0.01)
+    store.save_call_state("CA2", "confirm", {"booking": {"party_size": 2}}, [])  # (declined, say, and on)
+    store.call_interrupted("CA2")
+    saved = with_booking_made(store.take_resumable("CA2", grace_secs=30), store, "CA2")
+    assert "booking_id" not in saved["state"] and resume_node(flow, saved, business)["name"] == "confirm"

@@ -56,7 +56,7 @@ def test_signature_over_other_parameters_is_refused(tmp_path):
 
 
 def test_healthz(tmp_path):
-    assert client(tmp_path).get("/healthz").json() == {"status": "ok", "active_calls": 0}
+    assert client(tmp_path).get("/healthz").json() == {"status": "ok", "active_calls": 0, "workers": 1}
 
 
 @pytest.mark.parametrize(

@@ -470,14 +470,14 @@ class BookingStore:
         cutoff = _iso_ago(grace_secs)
         with self._write(f"call {call_sid}") as db:
             row = db.execute(
-                "select r.node, r.state, r.messages from call_resume r join calls c using (call_sid)"
+                "select r.node, r.state, r.messages, r.saved_at from call_resume r join calls c using (call_sid)"
                 " where r.call_sid = ? and r.interrupted_at > ? and c.ended_at is null",
                 [call_sid, cutoff],
             ).fetchone()
             if row is None:
                 return None
             db.execute("update call_resume set interrupted_at = null where call_sid = ?", [call_sid])
-        return {"node": row[0], "state": json.loads(row[1]), "messages": json.loads(row[2])}
+        return {"node": row[0], "state": json.loads(row[1]), "messages": json.loads(row[2]), "saved_at": row[3]}
 
     def close_abandoned_calls(self, grace_secs: float) -> list[str]:
         """End, as "dropped", every interrupted call not resumed within ``grace_secs``; return their SIDs."""
@@ -589,6 +589,16 @@ class BookingStore:
             )
         ]
         return [b for b in map(self.get, ids) if b.status == "confirmed"]
+
+    def booking_made_since(self, call_sid: str, since: str) -> Booking | None:
+        """The still confirmed booking this call created or changed after ``since`` (a checkpoint's time), if any."""
+        row = self.db.execute(
+            "select booking_id from booking_history where call_sid = ? and action in ('created', 'changed')"
+            " and at > ? order by id desc limit 1",
+            [call_sid, since],
+        ).fetchone()
+        booking = self.get(row[0]) if row else None
+        return booking if booking is not None and booking.status == "confirmed" else None
 
     def bookings_made(self, call_sid: str) -> int:
         """How many bookings the call created."""

@@ -58,6 +58,7 @@ from bot.telephony.media_stream import (
     StreamStart,
 )
 from bot.telephony.sms import text_confirmations
+from processors.caller_audio import CallerAudioBypass
 from processors.end_of_call import EndAfterSpeech
 from processors.fallbacks import FaultLog
 from processors.idle import IdleCaller
@@ -214,6 +215,7 @@ async def run_call(
         stall_secs=settings.stt_stall_secs, sample_rate=PHONE_RATE, faults=faults,
     )
     recorder = AudioBufferProcessor(num_channels=2)
+    caller_audio = CallerAudioBypass()  # past the aggregator only the recorder reads the caller's audio
     call.voicemail = VoicemailRecorder(
         path=settings.recordings_dir / f"{start.call_sid}-voicemail.wav", max_secs=settings.voicemail_max_secs
     )
@@ -225,11 +227,13 @@ async def run_call(
             keypad.watch,
             *keypad.entries,
             aggregators.user(),
+            caller_audio.leave,
             llm,
             keypad.prompts,
             EndAfterSpeech(),
             tts,
             transport.output(),
+            caller_audio.rejoin,
             recorder,
             aggregators.assistant(),
         ]

@@ -1,7 +1,7 @@
 """A call whose media stream drops picks up where it left off when the same call reconnects.
 
-After every bot turn, and when the stream closes, the call's place is
-checkpointed in the store: its flow node, the flow's state (the conversation's
+When each bot turn starts and ends, and when the stream closes, the call's
+place is checkpointed in the store: its flow node, the flow's state (the conversation's
 data; the live objects under ``_`` keys are rebuilt by the new stream) and the
 context messages up to the last finished bot turn, so a resumed context never
 holds a tool call without its result. When Twilio brings the call back
@@ -21,6 +21,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 
 from bot.booking.business import Business
+from bot.booking.spoken import spelled_code
 from bot.booking.store import BookingStore
 from bot.booking.tools import made_outcome
 from bot.flowfile.syntax import SAY_LINE
@@ -32,7 +33,7 @@ def conversation_state(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class CallCheckpoints:
-    """Saves where a call stands in its flow after each bot turn, and once more when its stream closes."""
+    """Saves where a call stands in its flow as each bot turn starts and ends, and once more when its stream closes."""
 
     def __init__(self, call_sid: str, store: BookingStore, flow_manager: FlowManager, context: LLMContext):
         self.call_sid = call_sid
@@ -42,6 +43,12 @@ class CallCheckpoints:
         self._settled_messages: list[dict] = []
 
     def attach(self, aggregators: LLMContextAggregatorPair) -> None:
+        @aggregators.assistant().event_handler("on_assistant_turn_started")
+        async def on_assistant_turn_started(_aggregator):
+            # The flow may have moved on (a tool ran): a call cut while the bot says so (a worker killed,
+            # no close to checkpoint at) resumes at the new node, not the one before the caller's answer.
+            self.save()
+
         @aggregators.assistant().event_handler("on_assistant_turn_stopped")
         async def on_assistant_turn_stopped(_aggregator, _message):
             self._settled_messages = [m for m in self._context.get_messages() if isinstance(m, dict)]
@@ -53,6 +60,25 @@ class CallCheckpoints:
             return
         state = conversation_state(self._flow_manager.state)
         self._store.run_soon(self._store.save_call_state, self.call_sid, node, state, self._settled_messages)
+
+
+def with_booking_made(saved: dict[str, Any], store: BookingStore, call_sid: str) -> dict[str, Any]:
+    """The checkpoint, told of the booking the call made after it was saved.
+
+    A checkpoint is written after each bot turn; a worker that dies between
+    making the booking and finishing the turn that announces it (SIGKILL, a
+    crash) leaves one from before the booking. Resumed from it as it is, the call
+    would ask to book again; so the booking is read back from the store and the
+    call resumes at its announcement, with its code.
+    """
+    if made_outcome(saved["state"]) is not None or not saved.get("saved_at"):
+        return saved
+    booking = store.booking_made_since(call_sid, saved["saved_at"])
+    if booking is None:
+        return saved
+    made = {"booking_id": booking.id, "confirmation_code": booking.code,
+            "confirmation_code_spelled": spelled_code(booking.code)}
+    return {**saved, "state": {**saved["state"], **made}}
 
 
 def _ends_call(node: NodeConfig) -> bool:

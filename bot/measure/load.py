@@ -1,8 +1,9 @@
 """``python -m bot load``: many simulated Twilio callers at once against our server, on loopback.
 
-The server runs as its own process (``python -m bot serve``), exactly as in
-production, so its CPU and memory can be measured apart from the load
-generator's. N callers (the replay harness's :class:`~bot.replay.caller.TwilioCaller`)
+The server runs as its own processes (``python -m bot serve --workers N``: a
+supervisor and N workers behind one port), exactly as in production, so its
+CPU and memory can be measured apart from the load generator's, each worker's
+apart from the others'. N callers (the replay harness's :class:`~bot.replay.caller.TwilioCaller`)
 dial it from this process with asyncio, started evenly over ``--ramp``
 seconds; with ``--hold`` each keeps redialing until the ramp and the hold are
 over. Every call replays a scenario and is checked against its expectations.
@@ -53,6 +54,7 @@ from bot.settings import PROJECT_DIR, load_settings
 
 PROFILES = ("local", "cloud-sim")
 MAX_CALLS = 500
+MAX_WORKERS = 64
 MAX_SECONDS = 3600.0
 SAMPLE_SECS = 1.0
 REDIAL_AFTER_BUSY_SECS = 5.0
@@ -78,8 +80,10 @@ class CallOutcome:
 class Sample:
     t_s: float
     active_calls: int
-    cpu_percent: float  # of one core: 200 is both cores of a 2-core machine
+    cpu_percent: float  # the server, its supervisor and workers together; of one core: 200 is both of 2 cores
     rss_mb: float
+    worker_cpu_percent: dict[int, float]  # each worker process (by pid: a restarted worker is another)
+    host_cpu_percent: float  # the whole machine, everything on it (the callers, the stand-ins, others' work)
     load_cpu_percent: float  # this process: the callers, on the same machine
     standins_cpu_percent: float  # the simulated cloud's process (cloud-sim only)
 
@@ -154,10 +158,12 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 @contextlib.asynccontextmanager
-async def server_process(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[psutil.Process, str]]:
-    """``python -m bot serve`` on a free loopback port; yields its process and base URL."""
+async def server_process(
+    env: dict[str, str], log_path: Path, workers: int
+) -> AsyncIterator[tuple[psutil.Process, str]]:
+    """``python -m bot serve --workers N`` on a free loopback port, all N serving; yields its process and base URL."""
     port = free_port()
-    env = {**os.environ, **env, "BOT_HOST": "127.0.0.1", "BOT_PORT": str(port)}
+    env = {**os.environ, **env, "BOT_HOST": "127.0.0.1", "BOT_PORT": str(port), "BOT_WORKERS": str(workers)}
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "serve", env=env, stdout=log, stderr=asyncio.subprocess.STDOUT
@@ -165,16 +171,16 @@ async def server_process(env: dict[str, str], log_path: Path) -> AsyncIterator[t
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(600):
+            for _ in range(1200):
                 if process.returncode is not None:
                     raise RuntimeError(f"the server exited ({process.returncode}); see {log_path}")
                 with contextlib.suppress(aiohttp.ClientError):
                     async with session.get(f"{base}/healthz") as response:
-                        if response.status == 200:
+                        if response.status == 200 and (await response.json())["workers"] == workers:
                             break
                 await asyncio.sleep(0.1)
             else:
-                raise RuntimeError(f"the server did not come up within 60 s; see {log_path}")
+                raise RuntimeError(f"the server's {workers} workers did not come up within 120 s; see {log_path}")
         yield psutil.Process(process.pid), base
     finally:
         await _stop(process)
@@ -183,38 +189,43 @@ async def server_process(env: dict[str, str], log_path: Path) -> AsyncIterator[t
 async def _sample(
     server: psutil.Process, standins: psutil.Process | None, run: LoadRun, began: float, stop: asyncio.Event
 ) -> None:
-    """CPU and memory once a second: the server (its worker processes included), this process, the stand-ins."""
+    """CPU and memory once a second: the server (supervisor and each worker), this process, the stand-ins,
+    the machine."""
+    known: dict[int, psutil.Process] = {}  # one Process per pid, so that each reading counts from the last
 
-    def server_processes() -> list[psutil.Process]:
+    def workers() -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
-            return [server, *server.children(recursive=True)]
+            return [known.setdefault(child.pid, child) for child in server.children()]
         return []
 
-    def cpu(processes: list[psutil.Process]) -> float:
-        total = 0.0
-        for process in processes:
-            with contextlib.suppress(psutil.Error):
-                total += process.cpu_percent(None)
-        return round(total, 1)
+    def cpu(process: psutil.Process) -> float:
+        with contextlib.suppress(psutil.Error):
+            return process.cpu_percent(None)
+        return 0.0
 
     generator, others = psutil.Process(), [standins] if standins else []
-    cpu([generator, *others, *server_processes()])  # the first reading only starts the count
+    for process in [generator, *others, server, *workers()]:  # the first reading only starts the count
+        cpu(process)
+    psutil.cpu_percent(None)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SAMPLE_SECS)
-        processes = server_processes()
+        children = workers()
+        per_worker = {worker.pid: round(cpu(worker), 1) for worker in children}
         rss = 0
-        for process in processes:
+        for process in [server, *children]:
             with contextlib.suppress(psutil.Error):
                 rss += process.memory_info().rss
         run.samples.append(
             Sample(
                 t_s=round(time.monotonic() - began, 2),
                 active_calls=run.active,
-                cpu_percent=cpu(processes),
+                cpu_percent=round(cpu(server) + sum(per_worker.values()), 1),
                 rss_mb=round(rss / 2**20, 1),
-                load_cpu_percent=cpu([generator]),
-                standins_cpu_percent=cpu(others),
+                worker_cpu_percent=per_worker,
+                host_cpu_percent=round(psutil.cpu_percent(None) * (os.cpu_count() or 1), 1),
+                load_cpu_percent=round(cpu(generator), 1),
+                standins_cpu_percent=round(sum(map(cpu, others)), 1),
             )
         )
 
@@ -279,7 +290,7 @@ async def _caller(
 
 
 async def run_load(
-    *, calls: int, ramp: float, hold: float, scenario_paths: list[Path], profile: str, work_dir: Path
+    *, calls: int, ramp: float, hold: float, scenario_paths: list[Path], profile: str, workers: int, work_dir: Path
 ) -> tuple[LoadRun, dict[str, Any]]:
     scenarios = [load_scenario(path) for path in scenario_paths]
     if profile == "cloud-sim" and (silent := [s.name for s in scenarios if any(t.say is None for t in s.turns)]):
@@ -303,7 +314,7 @@ async def run_load(
             env |= cloud_env
         else:
             env |= {"BOT_STT": "local", "BOT_LLM": "local", "BOT_TTS": "local"}
-        server, base_url = await stack.enter_async_context(server_process(env, work_dir / "server.log"))
+        server, base_url = await stack.enter_async_context(server_process(env, work_dir / "server.log", workers))
         media_url = base_url.replace("http", "ws", 1) + "/twilio/media"
         began = time.monotonic()
         stop_sampling = asyncio.Event()
@@ -335,14 +346,27 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
 
 
-def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: str) -> dict[str, Any]:
+def _per_worker_means(samples: list[Sample]) -> list[float]:
+    """Each worker process's mean CPU over the samples it was in, busiest first."""
+    readings: dict[int, list[float]] = {}
+    for sample in samples:
+        for pid, percent in sample.worker_cpu_percent.items():
+            readings.setdefault(pid, []).append(percent)
+    return sorted((_mean(values) for values in readings.values()), reverse=True)
+
+
+def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: str, workers: int) -> dict[str, Any]:
     latencies = [ms for o in run.outcomes for ms in o.latencies_ms if ms is not None]
     voice = percentiles(latencies) or {}
     cpu = [s.cpu_percent for s in run.samples]
-    busy = [s.cpu_percent for s in run.samples if s.active_calls >= max(1, run.peak_active * 0.9)]
+    at_peak = [s for s in run.samples if s.active_calls >= max(1, run.peak_active * 0.9)]
+    busy = [s.cpu_percent for s in at_peak]
+    # What one call costs: the server's CPU over the calls in progress, in the seconds with calls.
+    per_call = [s.cpu_percent / s.active_calls for s in run.samples if s.active_calls]
     failed = [o for o in run.outcomes if not o.ok and not o.turned_away]
     return {
         "profile": profile,
+        "workers": workers,
         "calls": calls,
         "ramp_s": ramp,
         "hold_s": hold,
@@ -356,6 +380,11 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
         "calls_with_gaps": sum(o.gaps_over_60ms > 0 for o in run.outcomes),
         "cpu_percent": _mean(cpu),
         "cpu_percent_at_peak": _mean(busy),
+        "worker_cpu_percent": _per_worker_means(run.samples),
+        "worker_cpu_percent_at_peak": _per_worker_means(at_peak),
+        "cpu_percent_per_call": _mean(per_call),
+        "host_cpu_percent": _mean([s.host_cpu_percent for s in run.samples]),
+        "host_cpu_percent_at_peak": _mean([s.host_cpu_percent for s in at_peak]),
         "rss_mb_max": max((s.rss_mb for s in run.samples), default=None),
         # When either nears one core, the callers or the stand-ins, not the server, set the pace.
         "load_generator_cpu_percent": _mean([s.load_cpu_percent for s in run.samples]),
@@ -366,7 +395,8 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
 
 
 def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
-    """Voice-to-voice per turn and server CPU, against the calls in progress at that moment."""
+    """Voice-to-voice per turn, and the CPU of the server, of each of its workers and of the whole machine,
+    against the calls in progress at that moment."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -386,13 +416,23 @@ def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
     latency_ax.legend(loc="upper left", fontsize=8)
     latency_ax.set_title(
         f"python -m bot load --profile {summary['profile']} --calls {summary['calls']} --ramp {summary['ramp_s']:g}"
+        f" --workers {summary['workers']}"
         f" — {summary['ok']}/{summary['calls_made']} calls ok"
         + (f" ({summary['turned_away']} turned away, full)" if summary["turned_away"] else "")
         + f", {summary['gaps_over_60ms']} gaps > 60 ms",
         fontsize=9,
     )
+    cpu_ax.scatter([s.active_calls for s in run.samples], [s.host_cpu_percent for s in run.samples], s=10,
+                   color="black", marker="x", alpha=0.5, label="whole machine (everything on it)")
     cpu_ax.scatter([s.active_calls for s in run.samples], [s.cpu_percent for s in run.samples], s=10,
-                   color="darkorange", label="server CPU, 1 s samples")
+                   color="darkorange", label=f"server CPU ({summary['workers']} workers together), 1 s samples")
+    pids = sorted({pid for s in run.samples for pid in s.worker_cpu_percent}, key=lambda pid: min(
+        s.t_s for s in run.samples if pid in s.worker_cpu_percent))
+    if summary["workers"] > 1:
+        for number, pid in enumerate(pids, 1):
+            mine = [s for s in run.samples if pid in s.worker_cpu_percent]
+            cpu_ax.plot([s.active_calls for s in mine], [s.worker_cpu_percent[pid] for s in mine], ".", markersize=3,
+                        alpha=0.6, label=f"worker {number} (pid {pid})")
     cpu_ax.scatter([s.active_calls for s in run.samples], [s.load_cpu_percent for s in run.samples], s=6,
                    color="grey", alpha=0.6, label="load generator CPU (callers)")
     if summary["profile"] == "cloud-sim":
@@ -422,6 +462,11 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  unanswered turns      {summary['unanswered_turns']}")
     print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls)")
     print(f"  server CPU            mean {summary['cpu_percent']}%, at peak {summary['cpu_percent_at_peak']}% (100% = one core)")
+    print(f"  per worker            mean {summary['worker_cpu_percent']}%, at peak {summary['worker_cpu_percent_at_peak']}% "
+          f"({summary['workers']} workers)")
+    print(f"  per call              {summary['cpu_percent_per_call']}% of one core (server CPU / calls in progress)")
+    print(f"  whole machine         mean {summary['host_cpu_percent']}%, at peak {summary['host_cpu_percent_at_peak']}% "
+          f"of {100 * summary['machine']['cpus']}%")
     print(f"  server memory         max {summary['rss_mb_max']} MB")
     print(f"  load generator CPU    mean {summary['load_generator_cpu_percent']}% (the callers, same machine)")
     if summary["standins_cpu_percent"] is not None:
@@ -439,11 +484,15 @@ def main(
     hold: float,
     scenario_dirs: list[str] | None,
     profile: str,
+    workers: int,
     as_json: bool,
     plot_path: Path | None,
 ) -> int:
     if not 1 <= calls <= MAX_CALLS:
         print(f"error: --calls must be between 1 and {MAX_CALLS}", file=sys.stderr)
+        return 2
+    if not 1 <= workers <= MAX_WORKERS:
+        print(f"error: --workers must be between 1 and {MAX_WORKERS}", file=sys.stderr)
         return 2
     if not (0 <= ramp <= MAX_SECONDS and 0 <= hold <= MAX_SECONDS):
         print(f"error: --ramp and --hold must be between 0 and {MAX_SECONDS:.0f} seconds", file=sys.stderr)
@@ -451,9 +500,10 @@ def main(
     paths = find_scenarios(scenario_dirs or [PROJECT_DIR / "recordings"])
     with tempfile.TemporaryDirectory(prefix="load-") as work:
         run, files = asyncio.run(
-            run_load(calls=calls, ramp=ramp, hold=hold, scenario_paths=paths, profile=profile, work_dir=Path(work))
+            run_load(calls=calls, ramp=ramp, hold=hold, scenario_paths=paths, profile=profile, workers=workers,
+                     work_dir=Path(work))
         )
-        summary = summarize(run, calls=calls, ramp=ramp, hold=hold, profile=profile)
+        summary = summarize(run, calls=calls, ramp=ramp, hold=hold, profile=profile, workers=workers)
         if summary["failed"]:
             summary["server_log_tail"] = Path(files["server_log"]).read_text(errors="replace")[-4000:]
     if plot_path is not None and run.turns:

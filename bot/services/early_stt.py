@@ -16,7 +16,7 @@ run at once and a later pause waits for one to finish.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 from loguru import logger
@@ -30,14 +30,15 @@ class EarlyTranscription:
     """Speculative decodes of one call's STT service.
 
     ``prepare`` turns segment bytes (int16 at the pipeline's rate) into the
-    model's input; ``transcribe`` decodes that input (blocking, run in a
-    thread). Both must be deterministic for the result to be reused.
+    model's input; ``transcribe`` decodes that input (a coroutine: the service
+    queues it, bot/services/decode_queue.py). Both must be deterministic for
+    the result to be reused.
     """
 
     def __init__(
         self,
         prepare: Callable[[bytes], np.ndarray],
-        transcribe: Callable[[np.ndarray], str],
+        transcribe: Callable[[np.ndarray], Awaitable[str]],
         *,
         quiet_secs: float = QUIET_SECS,
     ):
@@ -72,7 +73,7 @@ class EarlyTranscription:
             self._waiting = audio
             return
         prepared = self._prepare(audio)
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._transcribe, prepared))
+        task = asyncio.get_running_loop().create_task(self._transcribe(prepared))
         task.add_done_callback(self._finished)
         self._running.append(task)
         self._done = [*self._done[-(MAX_RUNNING - 1) :], (prepared, task)]

@@ -16,13 +16,16 @@ one takes faster-whisper's usual 30-second path. docs/performance.md's
 section has the measurements and the scenario results with each window.
 Decoding starts at the caller's first pause, before the VAD stop, and the
 result is kept only if the caller said nothing more (bot/services/early_stt.py).
+Every decode of the process's calls waits its turn in one queue
+(bot/services/decode_queue.py), where a caller's turn goes before speculative
+and long decodes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from typing import TypeVar
 
 import ctranslate2
 import numpy as np
@@ -43,8 +46,10 @@ from pipecat.utils.time import time_now_iso8601
 
 from bot.audio import trim_silence
 from bot.dialogue.listening import SecondHearing
+from bot.services.decode_queue import decode_queue
 from bot.services.early_stt import EarlyTranscription
 
+T = TypeVar("T")
 WHISPER_RATE = 16000
 FRAMES_PER_SEC = 100  # Whisper's mel frames
 NO_SPEECH_THRESHOLD = 0.6
@@ -133,7 +138,7 @@ class LocalWhisperSTTService(WhisperSTTService):
         self._cpu_threads = cpu_threads
         self._window_secs = window_secs  # None: always the full 30-second window
         # Decode at the caller's first pause rather than at the VAD stop (bot/services/early_stt.py).
-        self._early = EarlyTranscription(self._prepare, self._decode) if early else None
+        self._early = EarlyTranscription(self._prepare, self._speculative_decode) if early else None
         # Set per call (bot/call/pipeline.py): a turn that gave nothing for the value asked is heard again.
         self.second_hearing: SecondHearing | None = None
         super().__init__(
@@ -180,6 +185,13 @@ class LocalWhisperSTTService(WhisperSTTService):
         )
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_THRESHOLD)
 
+    async def _queued(self, work: Callable[[], T], samples: np.ndarray, *, speculative: bool = False) -> T:
+        """``work`` on ``samples`` in its turn among all this process's calls' decodes (bot/services/decode_queue.py)."""
+        return await decode_queue().run(work, seconds=len(samples) / WHISPER_RATE, speculative=speculative)
+
+    async def _speculative_decode(self, samples: np.ndarray) -> str:
+        return await self._queued(functools.partial(self._decode, samples), samples, speculative=True)
+
     def _decode_primed(self, samples: np.ndarray, primer: str) -> str | None:
         """A second hearing (blocking); None for a turn too long for the short window."""
         return transcribe_window(self._model, samples, self._window_secs or 10.0, primer=primer)
@@ -195,9 +207,9 @@ class LocalWhisperSTTService(WhisperSTTService):
         try:
             text = await self._early.result_for(samples) if self._early is not None else None
             if text is None:
-                text = await asyncio.to_thread(self._decode, samples)
+                text = await self._queued(functools.partial(self._decode, samples), samples)
             if self.second_hearing is not None and (primer := self.second_hearing.primer_for(text)):
-                second = await asyncio.to_thread(self._decode_primed, samples, primer)
+                second = await self._queued(functools.partial(self._decode_primed, samples, primer), samples)
                 if second and self.second_hearing.keeps(second):
                     logger.debug(f"{self}: heard {text!r} again as {second!r}")
                     text = second

@@ -48,6 +48,7 @@ class EngineWarmUp:
         self._settings = settings
         self.state = "not started"  # "loading", "ok", or "failed: ..."
         self._stopping = threading.Event()
+        self._settled = threading.Event()  # loaded, or failed to
         self._thread: threading.Thread | None = None
 
     @property
@@ -55,9 +56,16 @@ class EngineWarmUp:
         return self.state == "ok"
 
     def start(self) -> None:
+        if self._thread is not None:
+            return
         self.state = "loading"
         self._thread = threading.Thread(target=self._run, name="engine-warm-up", daemon=True)
         self._thread.start()
+
+    def wait_loaded(self) -> None:
+        """Until the engines are loaded or have failed to (the TTS cache goes on filling)."""
+        while self.state == "loading":
+            self._settled.wait(0.5)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop filling the cache, and wait for the phrase being synthesized: a thread still inside
@@ -92,8 +100,10 @@ class EngineWarmUp:
         except Exception as e:  # noqa: BLE001 - reported by /readyz and the log; the process stays up to say so
             self.state = f"failed: {type(e).__name__}: {e}"[:300]
             logger.opt(exception=e).error(f"The embedded engines did not load: {e}")
+            self._settled.set()
             return
         self.state = "ok"
+        self._settled.set()
         logger.info("Embedded engines loaded: ready for calls")
         try:
             self._fill_tts_cache()
