@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     stt_early: bool = Field(True, validation_alias="BOT_STT_EARLY")
     tts_first_clause: bool = Field(True, validation_alias="BOT_TTS_FIRST_CLAUSE")
     tts_cache: bool = Field(True, validation_alias="BOT_TTS_CACHE")
+    # A cloud LLM asked on the caller's final transcript, during the speech timeout (bot/call/early_start.py).
+    llm_early_start: bool = Field(True, validation_alias="BOT_LLM_EARLY_START")
 
     @field_validator("flow_file", "business_file")
     @classmethod

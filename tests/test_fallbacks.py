@@ -191,7 +191,7 @@ def test_a_cloud_llm_is_a_switcher_with_the_dialogue_engine_behind_it():
 
 def test_fallbacks_can_be_turned_off_and_local_jobs_are_not_wrapped():
     off = load_settings(openai_api_key=KEY, fallbacks=False, stt=Provider.NULL, tts=Provider.NULL)
-    assert type(build_services(off, lambda: NOW)[1]).__name__ == "OpenAILLMService"
+    assert type(build_services(off, lambda: NOW)[1]).__name__ == "FlowOpenAILLMService"
     local = load_settings(llm=Provider.LOCAL, stt=Provider.NULL, tts=Provider.NULL)
     assert type(build_services(local, lambda: NOW)[1]).__name__ == "DialogueEngineLLMService"
 

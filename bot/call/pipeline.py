@@ -42,6 +42,7 @@ from pipecat.workers.runner import WorkerRunner
 from bot.audio import PHONE_RATE
 from bot.booking import spoken, tools
 from bot.call.context import CALL_STATE_KEY, CallContext
+from bot.call.early_start import EarlyStartUserTurnStopStrategy
 from bot.call.handover import Handover
 from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
@@ -95,13 +96,14 @@ def initial_state(call: CallContext) -> dict:
 
 
 def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
-    """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
+    """How the caller's turns are found in their audio: Silero VAD, then a speech timeout (during which
+    a cloud LLM is already asked, bot/call/early_start.py; the embedded engine answers at once anyway)."""
+    early = settings.llm_early_start and settings.uses_cloud("llm")
+    stop_type = EarlyStartUserTurnStopStrategy if early else SpeechTimeoutUserTurnStopStrategy
     return LLMUserAggregatorParams(
         user_idle_timeout=settings.idle_secs,
         vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
-        user_turn_strategies=UserTurnStrategies(
-            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
-        ),
+        user_turn_strategies=UserTurnStrategies(stop=[stop_type(user_speech_timeout=settings.user_speech_timeout)]),
     )
 
 

@@ -69,15 +69,15 @@ def build_llm(
 
         return NullLLMService()
     if settings.uses_cloud("llm"):
-        from bot.services.openai import GuardedOpenAILLMService, OpenAILLMService
+        from bot.services.openai import FlowOpenAILLMService, GuardedOpenAILLMService
 
         kwargs = {
             "api_key": settings.openai_api_key,
             "base_url": settings.openai_base_url,
-            "settings": OpenAILLMService.Settings(model=settings.openai_model, temperature=0.2),
+            "settings": FlowOpenAILLMService.Settings(model=settings.openai_model, temperature=0.2),
         }
         if turn_budget_secs is None:
-            return OpenAILLMService(**kwargs)
+            return FlowOpenAILLMService(**kwargs)
         return GuardedOpenAILLMService(turn_budget_secs=turn_budget_secs, **kwargs)
     from bot.dialogue.engine import DialogueEngineLLMService
 
