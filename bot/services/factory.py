@@ -101,6 +101,7 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE, *, guarded: boo
             api_key=settings.deepgram_api_key,
             sample_rate=sample_rate,
             settings=UncompressedDeepgramTTSService.Settings(voice=settings.deepgram_tts_voice),
+            first_clause=settings.tts_first_clause,
             **kwargs,
         )
     from bot.services.piper_tts import LocalPiperTTSService
