@@ -44,6 +44,7 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         super().__init__(**kwargs)
         self._speculation: UserTurnSpeculation | None = None
         self._match = NormalizedMatch()
+        self._segments: list[str] = []  # the turn's transcripts, to join as the aggregator joins them
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         if isinstance(frame, VADUserStartedSpeakingFrame) and self._speculation is not None:
@@ -55,16 +56,19 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         return await super().process_frame(frame)
 
     async def _handle_transcription(self, frame: TranscriptionFrame):
+        if frame.text.strip():
+            self._segments.append(frame.text.strip())
         await super()._handle_transcription(frame)
         # Only a final transcript after the VAD's stop, with the turn still open (the text not yet taken).
         if not (frame.finalized and self._vad_stopped and not self._vad_user_speaking and self._text):
             return
+        words = " ".join(self._segments)
         if self._speculation is not None:
-            if self._match.matches(self._speculation.text, self._text):
+            if self._match.matches(self._speculation.text, words):
                 return
             await self._discard("more words arrived")
-        self._speculation = UserTurnSpeculation(text=self._text)
-        logger.debug(f"{self}: starting the LLM early on [{self._text}]")
+        self._speculation = UserTurnSpeculation(text=words)
+        logger.debug(f"{self}: starting the LLM early on [{words}]")
         await self.trigger_user_turn_inference_triggered(speculation=self._speculation)
 
     async def trigger_user_turn_stopped(self, *, enable_user_speaking_frames: bool | None = None):
@@ -84,6 +88,7 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
     async def _reset(self, *, clear_vad_user_speaking: bool):
         if self._speculation is not None:
             await self._discard("the turn ended another way")
+        self._segments = []
         await super()._reset(clear_vad_user_speaking=clear_vad_user_speaking)
 
     async def _discard(self, why: str) -> None:
