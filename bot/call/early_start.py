@@ -27,6 +27,7 @@ from pipecat.frames.frames import (
     Frame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop.eager_match_policy import NormalizedMatch
@@ -53,7 +54,12 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
             # The LLM withdrew it (it reached a tool call before the turn ended): the turn's end asks again.
             self._speculation = None
             METRICS.llm_early_starts.labels(outcome="discarded").inc()
-        return await super().process_frame(frame)
+        result = await super().process_frame(frame)
+        if isinstance(frame, VADUserStoppedSpeakingFrame) and self._segments and self._speculation is None:
+            # They paused again after words already transcribed: start on those now; should the STT
+            # add words, the start is redone on all of them.
+            await self._start_early()
+        return result
 
     async def _handle_transcription(self, frame: TranscriptionFrame):
         if frame.text.strip():
@@ -62,11 +68,14 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         # Only a final transcript after the VAD's stop, with the turn still open (the text not yet taken).
         if not (frame.finalized and self._vad_stopped and not self._vad_user_speaking and self._text):
             return
-        words = " ".join(self._segments)
         if self._speculation is not None:
-            if self._match.matches(self._speculation.text, words):
+            if self._match.matches(self._speculation.text, " ".join(self._segments)):
                 return
             await self._discard("more words arrived")
+        await self._start_early()
+
+    async def _start_early(self) -> None:
+        words = " ".join(self._segments)
         self._speculation = UserTurnSpeculation(text=words)
         logger.debug(f"{self}: starting the LLM early on [{words}]")
         await self.trigger_user_turn_inference_triggered(speculation=self._speculation)
