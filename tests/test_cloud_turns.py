@@ -14,11 +14,13 @@ import pytest
 import soundfile as sf
 
 from bot.audio import PHONE_RATE, load_phone_audio, trim_silence
+from bot.call.pipeline import turn_taking
 from bot.metrics import METRICS
 from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
 from bot.replay.scenario import Turn, load_scenario
 from bot.services.factory import build_tts
 from bot.services.first_clause import FirstClauseTextAggregator
+from bot.settings import Provider
 from bot.standins.deepgram import DeepgramStandin
 from bot.standins.flow_host import flow_host
 from bot.standins.openai import OpenAIStandin
@@ -132,3 +134,13 @@ def test_the_cloud_tts_takes_the_first_clause_setting(first_clause):
     settings = replay_settings(deepgram_api_key=KEY, deepgram_base_url="ws://127.0.0.1:9", tts_first_clause=first_clause)
     tts = build_tts(settings)
     assert isinstance(tts._text_aggregator, FirstClauseTextAggregator) is first_clause
+
+
+def test_with_deepgram_an_early_start_asks_for_the_final_sooner_and_the_turn_ends_after_the_same_silence():
+    cloud = {"deepgram_api_key": KEY, "openai_api_key": KEY}
+    assert turn_taking(replay_settings(**cloud)) == (0.1, 0.4, True)
+    assert turn_taking(replay_settings(**cloud, llm_early_start=False)) == (0.2, 0.3, False)
+    # The embedded engines answer at once: turn-taking as set.
+    assert turn_taking(replay_settings(stt=Provider.LOCAL, llm=Provider.LOCAL, tts=Provider.LOCAL)) == (0.2, 0.3, False)
+    # A cloud LLM behind the local Whisper starts early, but the VAD's stop is Whisper's to keep.
+    assert turn_taking(replay_settings(openai_api_key=KEY, stt=Provider.LOCAL)) == (0.2, 0.3, True)

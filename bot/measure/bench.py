@@ -113,12 +113,16 @@ def configuration(settings: Settings) -> dict[str, Any]:
             return "null"
         return "cloud" if settings.uses_cloud(job) else local
 
+    from bot.call.pipeline import turn_taking
+
+    vad_stop_secs, user_speech_timeout, early_start = turn_taking(settings)
     return {
         "stt": engine("stt", str(settings.local_stt)),
         "llm": engine("llm", "dialogue-engine"),
         "tts": engine("tts", "piper"),
-        "vad_stop_secs": settings.vad_stop_secs,
-        "user_speech_timeout": settings.user_speech_timeout,
+        "vad_stop_secs": vad_stop_secs,
+        "user_speech_timeout": user_speech_timeout,
+        "llm_early_start": early_start,
         "engine_threads": settings.engine_threads,
         **{
             k: getattr(settings, k)
@@ -131,7 +135,7 @@ def configuration(settings: Settings) -> dict[str, Any]:
 def summarize(turns: list[BenchTurn], results: list, settings: Settings, profile: str = "local") -> dict[str, Any]:
     rows = [t.server for t in turns]
     v2v = [r["voice_to_voice_ms"] for r in rows if r.get("voice_to_voice_ms") is not None]
-    waits = (settings.vad_stop_secs + settings.user_speech_timeout) * 1000
+    waits = (settings.vad_stop_secs + settings.user_speech_timeout) * 1000  # the same silence either way
     failed = sorted({r.scenario for r in results if not r.expect_met})
     return {
         "turns": len(rows),
