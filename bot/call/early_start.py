@@ -25,6 +25,7 @@ from loguru import logger
 from pipecat.frames.frames import (
     EagerEndOfTurnCancelFrame,
     Frame,
+    LLMRunFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -46,14 +47,27 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         self._speculation: UserTurnSpeculation | None = None
         self._match = NormalizedMatch()
         self._segments: list[str] = []  # the turn's transcripts, to join as the aggregator joins them
+        # The turn ended on an early start's answer, which no speech since has made stale.
+        self._answered_early = False
+        # Pipecat warns that a stop other than 0.2 s skews its STT p99 table; Deepgram's final is asked for
+        # at this stop (Finalize), so the table's wait is cut short by it and the warning says nothing here.
+        self._stop_secs_warned = True
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
-        if isinstance(frame, VADUserStartedSpeakingFrame) and self._speculation is not None:
-            await self._discard("the caller went on speaking")
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._answered_early = False
+            if self._speculation is not None:
+                await self._discard("the caller went on speaking")
         elif isinstance(frame, EagerEndOfTurnCancelFrame) and self._speculation is not None:
             # The LLM withdrew it (it reached a tool call before the turn ended): the turn's end asks again.
             self._speculation = None
             METRICS.llm_early_starts.labels(outcome="discarded").inc()
+        elif isinstance(frame, EagerEndOfTurnCancelFrame) and self._answered_early:
+            # Withdrawn just as the turn ended on it (its tool call came first): nothing answers the turn,
+            # so it is asked now, on the context that holds the turn. Without this the line stays silent.
+            self._answered_early = False
+            METRICS.llm_early_starts.labels(outcome="discarded").inc()
+            await self.push_frame(LLMRunFrame())
         result = await super().process_frame(frame)
         if isinstance(frame, VADUserStoppedSpeakingFrame) and self._segments and self._speculation is None:
             # They paused again after words already transcribed: start on those now; should the STT
@@ -84,6 +98,7 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         speculation, self._speculation = self._speculation, None
         if speculation is not None and self._match.matches(speculation.text, self._text):
             METRICS.llm_early_starts.labels(outcome="used").inc()
+            self._answered_early = True
             # The answer is on its way: the turn's end releases it, and no second request is made.
             await self.trigger_user_turn_finalized(
                 enable_user_speaking_frames=enable_user_speaking_frames, confirms_speculation=True

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.measure.stats import percentiles
+from bot.metrics import METRICS
 from bot.settings import PROJECT_DIR, Provider, Settings
 from processors.latency import MOMENTS, STAGES
 
@@ -149,6 +150,11 @@ def summarize(turns: list[BenchTurn], results: list, settings: Settings, profile
         # Voice to voice beyond the turn-taking settings (VAD stop + speech
         # timeout): with --null, the pipeline's own overhead per turn.
         "overhead_ms": percentiles([v - waits for v in v2v]),
+        # This process's server: how often a cloud LLM's early start was used or thrown away.
+        "llm_early_starts": {
+            outcome: int(METRICS.llm_early_starts.labels(outcome=outcome)._value.get())
+            for outcome in ("used", "discarded")
+        },
         "profile": profile,
         "target_ms": TARGET_MS[profile],
         "per_turn": [
@@ -195,6 +201,9 @@ def print_table(summary: dict[str, Any]) -> None:
         label = f"{lower:>5}-{bucket['le']:<5}" if bucket["le"] else f"{lower:>5}+     "
         print(f"  {label} ms {bucket['count']:4d} {'#' * round(40 * bucket['count'] / total)}")
         lower = bucket["le"] or lower
+    if early := summary.get("llm_early_starts"):
+        if any(early.values()):
+            print(f"\nLLM early starts: {early['used']} used, {early['discarded']} thrown away")
     if summary["scenarios_failed"]:
         print(f"\nscenarios that did not meet their expectations: {', '.join(summary['scenarios_failed'])}")
     if summary.get("plot"):
