@@ -49,9 +49,6 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
         self._segments: list[str] = []  # the turn's transcripts, to join as the aggregator joins them
         # The turn ended on an early start's answer, which no speech since has made stale.
         self._answered_early = False
-        # Pipecat warns that a stop other than 0.2 s skews its STT p99 table; Deepgram's final is asked for
-        # at this stop (Finalize), so the table's wait is cut short by it and the warning says nothing here.
-        self._stop_secs_warned = True
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
         if isinstance(frame, VADUserStartedSpeakingFrame):
@@ -74,6 +71,12 @@ class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
             # add words, the start is redone on all of them.
             await self._start_early()
         return result
+
+    async def _handle_vad_user_stopped_speaking(self, frame: VADUserStoppedSpeakingFrame):
+        # Pipecat warns that a stop other than 0.2 s skews its STT p99 table; Deepgram's final is asked for
+        # at this stop (Finalize), so the table's wait is cut short by it and the warning says nothing here.
+        self._stop_secs_warned = True
+        await super()._handle_vad_user_stopped_speaking(frame)
 
     async def _handle_transcription(self, frame: TranscriptionFrame):
         if frame.text.strip():
