@@ -15,6 +15,26 @@ PROJECT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 24, 15, 0)
 
 
+def open_stores_together(location, business: Business, count: int = 4) -> list[Exception]:
+    """Open ``count`` stores on ``location`` at the same moment (hosts or workers starting together);
+    the errors any of them raised."""
+    barrier, errors = threading.Barrier(count), []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            BookingStore(location, business)
+        except Exception as e:  # noqa: BLE001 - collected, asserted by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return errors
+
+
 @pytest.fixture
 def business() -> Business:
     return Business.from_file(PROJECT / "flows" / "booking.business.yaml")

@@ -3,7 +3,6 @@ a failed migration leaves the database as it was, and every migration only adds.
 
 import re
 import sqlite3
-import threading
 
 import pytest
 
@@ -19,7 +18,7 @@ from bot.booking.migrations import (
     migrate,
 )
 from bot.booking.store import BookingStore
-from tests.conftest import NOW, PROJECT
+from tests.conftest import NOW, PROJECT, open_stores_together
 
 FIXTURES = PROJECT / "tests" / "fixtures" / "databases"
 PREVIOUS_RELEASE = FIXTURES / "release-9d6b31b.sql"  # the store as it was before schema versions
@@ -138,21 +137,7 @@ def test_a_database_newer_than_this_release_is_left_alone(tmp_path, business):
 
 def test_workers_starting_together_upgrade_the_database_once(tmp_path, business):
     path = made_by(PREVIOUS_RELEASE, tmp_path / "bookings.db")
-    barrier, errors = threading.Barrier(4), []
-
-    def start():
-        barrier.wait()
-        try:
-            BookingStore(path, business)
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == [] and version(path) == LATEST_VERSION
+    assert open_stores_together(path, business) == [] and version(path) == LATEST_VERSION
 
 
 ADDITIVE = re.compile(r"^\s*(CREATE TABLE IF NOT EXISTS|CREATE (UNIQUE )?INDEX IF NOT EXISTS)\s", re.IGNORECASE)

@@ -15,7 +15,6 @@ import os
 import re
 import sqlite3
 import sys
-import threading
 import time
 
 import aiohttp
@@ -37,7 +36,7 @@ from bot.cli import main
 from bot.replay.runner import free_port
 from bot.settings import ConfigError, load_settings
 from server import create_app
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, open_stores_together
 
 WED = dt.date(2026, 11, 25)
 SEVEN = dt.time(19, 0)
@@ -89,22 +88,7 @@ def test_a_failed_migration_leaves_the_postgresql_database_as_it_was(postgres_ur
 
 
 def test_hosts_starting_together_on_an_empty_database_migrate_it_once(postgres_url, business):
-    errors: list[Exception] = []
-    barrier = threading.Barrier(4)
-
-    def start() -> None:
-        barrier.wait()
-        try:
-            BookingStore(postgres_url, business)
-        except Exception as e:  # noqa: BLE001 - collected, asserted below
-            errors.append(e)
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert errors == [] and pg_version(postgres_url) == LATEST_VERSION
+    assert open_stores_together(postgres_url, business) == [] and pg_version(postgres_url) == LATEST_VERSION
 
 
 def test_a_connection_the_server_dropped_fails_one_write_whole_then_a_new_one_is_used(postgres_url, business):
