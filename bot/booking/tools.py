@@ -207,9 +207,7 @@ async def collect_booking(
 
 def _shift_time(draft: dict[str, Any], later_by_minutes: Any) -> None:
     """Move the draft's time by ``later_by_minutes`` ("push it back an hour": 60), never past midnight."""
-    if not later_by_minutes or not isinstance(later_by_minutes, int) or isinstance(later_by_minutes, bool):
-        return
-    if "time" not in draft:
+    if not isinstance(later_by_minutes, int) or isinstance(later_by_minutes, bool) or "time" not in draft:
         return
     day = dt.date(2000, 1, 1)  # any day: only the clock moves
     moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
@@ -320,7 +318,7 @@ def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
         wanted = state.pop("wanted_change", {})
         if said_day and said_day != booking.date:
             wanted.setdefault("date", said_day.isoformat())  # the day it names is not the booking's: the new one
-        _merge(draft, **{k: v for k, v in wanted.items() if k != "later_by_minutes"})
+        _merge(draft, **wanted)  # takes the values it knows: a party size, a day, a time
         if "time" not in wanted:
             _shift_time(draft, wanted.get("later_by_minutes"))
         if draft != _as_draft(booking):  # the change was said with the request ("push it back an hour")
