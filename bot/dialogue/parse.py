@@ -79,7 +79,7 @@ _CLEANUPS = (
     (re.compile(r"(?<![^\W\d_])([ap])\s?\.\s?m\b\.?"), r"\1m"),  # "p.m." / "p. m." -> "pm"
     (re.compile(r"\bo\s?'?\s?clock\b"), "oclock"),
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
-    (re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirty)-?ish\b"), r"\1 ish"),
+    (re.compile(rf"\b({'|'.join([*_UNITS, *_TENS])})-?ish\b"), r"\1 ish"),
     (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # thousands separators
     (re.compile(r"(?<!\d)[.:/]|[.:/](?!\d)"), " "),  # keep only "7:30", "7.30", "12/05"
     (re.compile(r"(?<=[^\W\d_])-|-(?=[^\W\d_])"), " "),  # "four-people", "twenty-two"

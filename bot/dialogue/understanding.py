@@ -48,7 +48,7 @@ _INTENTS: dict[str, re.Pattern] = {
 }
 # Tools that start on a booking already made are chosen only when the caller asks for that (a new booking's
 # values fit them too); a confirmation (confirm_cancel) needs only its yes or no.
-_EXISTING_BOOKING_INTENTS = ("change", "cancel", "check")
+_EXISTING_BOOKING_INTENTS = frozenset(("change", "cancel", "check"))
 # Tool-name words that announce each intent.
 _NAME_WORDS = {
     "book": {"book", "booking", "reserve", "reservation", "collect", "new"},
@@ -155,7 +155,7 @@ def _score(
             score += 1
     intents = _intents_of(tool.name)
     said = {intent for intent in intents if _INTENTS[intent].search(text)}
-    if not required and intents & set(_EXISTING_BOOKING_INTENTS) and not said & set(_EXISTING_BOOKING_INTENTS):
+    if not required and intents & _EXISTING_BOOKING_INTENTS and not said & _EXISTING_BOOKING_INTENTS:
         return 0.0, ToolCall(tool.name, arguments)
     for intent in said:
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
