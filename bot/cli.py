@@ -336,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
                 serve_worker(settings, args.worker_socket, args.line_dir)
                 return 0
             # The supervisor imports no engine nor Pipecat: its workers do (server.serve_worker).
+            from bot.booking.store import BookingStore
             from bot.serving.supervisor import Supervisor, worker_count
+
+            # Opened once here: a database that cannot be opened is one line before any worker starts,
+            # and the workers find its schema already migrated.
+            BookingStore.from_settings(settings).close()
 
             return Supervisor(settings, worker_count(settings)).run()
         _configure_logging(os.environ.get("BOT_LOG_LEVEL", "WARNING"))

@@ -130,6 +130,7 @@ def test_a_database_url_that_is_not_postgresql_is_one_line_naming_the_setting():
 ])
 def test_a_database_that_cannot_be_opened_stops_the_server_at_start_up_with_one_line(where, why, monkeypatch, capsys):
     monkeypatch.setenv("BOT_DATABASE_URL", f"postgresql://bot:s3cret@{where.format(port=free_port())}/bookings")
+    monkeypatch.setenv("BOT_PORT", str(free_port()))
     with pytest.raises(ConfigError) as error:
         BookingStore.from_settings(load_settings())
     assert str(error.value).startswith("BOT_DATABASE_URL: cannot open the booking database postgresql://bot@")

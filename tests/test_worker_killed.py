@@ -82,6 +82,9 @@ async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on
     try:
         await until(both_workers_serving, 120, f"the two workers did not come up: {logs()}")
         workers = psutil.Process(supervisor.pid).children()
+        # No BOT_DASHBOARD_SECRET set: the supervisor gives its workers one, so a staff login holds on all of them.
+        (dashboard_key,) = {worker.environ().get("BOT_DASHBOARD_SECRET") for worker in workers}
+        assert dashboard_key and len(dashboard_key) >= 32
         tasks = [asyncio.create_task(call.run()) for call in calls]
 
         async def read_back() -> bool:
@@ -94,6 +97,7 @@ async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on
         results = await asyncio.wait_for(asyncio.gather(*tasks), 240)
         await until(both_workers_serving, 120, f"the killed worker was not started again: {logs()}")
         after = await health(base)
+        assert {w.environ().get("BOT_DASHBOARD_SECRET") for w in psutil.Process(supervisor.pid).children()} == {dashboard_key}
         async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as ready:
             readiness = await ready.json()
     finally:

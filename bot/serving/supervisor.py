@@ -13,7 +13,8 @@ process, the supervisor, does no call work:
 - a worker joins the socket only once its engines are loaded (Whisper, Piper,
   Silero: seconds), so no call waits on a worker that is still starting;
 - the calls of the host, ``BOT_MAX_CALLS``, ``/healthz`` and ``/readyz`` are the
-  host's, whichever worker answers (bot/serving/host_line.py);
+  host's, whichever worker answers (bot/serving/host_line.py), and so is a
+  dashboard login (one key signs the sessions of every worker);
 - a worker that dies is started again (after 1 s, longer if it keeps dying); its
   calls resume on the others when Twilio comes back (server.py);
 - SIGTERM and SIGINT are passed to every worker, which drain as one server would
@@ -25,6 +26,7 @@ process, the supervisor, does no call work:
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -77,6 +79,10 @@ class Supervisor:
         self.workers = [_Worker(number) for number in range(1, workers + 1)]
         self._signals: list[int] = []
         self._forwarded = 0
+        # One dashboard key for the host's workers: a session cookie one signed is good on all of them.
+        self._worker_env = os.environ | (
+            {} if settings.dashboard_secret else {"BOT_DASHBOARD_SECRET": secrets.token_urlsafe(32)}
+        )
 
     def _handle(self, sig: int, _frame: FrameType | None) -> None:
         self._signals.append(sig)  # only noted: the loop passes it on
@@ -89,8 +95,7 @@ class Supervisor:
             return CONFIG_ERROR
         with tempfile.TemporaryDirectory(prefix="bot-line-") as own_dir:
             line_dir = self.settings.line_dir or Path(own_dir)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._handle)
+            before = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
             logger.info(
                 f"Serving on {self.settings.host}:{self.settings.port} with {len(self.workers)} worker processes"
                 f" (the host's calls in {line_dir})"
@@ -99,12 +104,14 @@ class Supervisor:
                 return self._supervise(sock, line_dir)
             finally:
                 sock.close()
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
 
     def _start(self, worker: _Worker, sock: socket.socket, line_dir: Path) -> None:
         command = [sys.executable, "-m", "bot", "serve", "--worker-socket", str(sock.fileno()),
                    "--line-dir", str(line_dir)]
         # Its own process group: a Ctrl-C in a terminal reaches the workers once, through this process.
-        worker.process = subprocess.Popen(command, pass_fds=[sock.fileno()], process_group=0)
+        worker.process = subprocess.Popen(command, pass_fds=[sock.fileno()], process_group=0, env=self._worker_env)
         worker.started_at = time.monotonic()
         logger.info(f"Worker {worker.number} started (pid {worker.process.pid})")
 
