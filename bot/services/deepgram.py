@@ -17,6 +17,7 @@ from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
 
 from bot.services.errors import GiveUpOnError
+from bot.services.first_clause import FirstClauseTextAggregator
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
     _listen_client.websockets_client_connect = functools.partial(
@@ -25,6 +26,16 @@ if not isinstance(_listen_client.websockets_client_connect, functools.partial):
 
 
 class UncompressedDeepgramTTSService(DeepgramTTSService):
+    """Deepgram's TTS over an uncompressed websocket; with ``first_clause`` a reply's first clause is
+    synthesised on its own (bot/services/first_clause.py)."""
+
+    def __init__(self, *, first_clause: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if first_clause:
+            self._text_aggregator = FirstClauseTextAggregator(
+                aggregation_type=self._text_aggregation_mode, language=self._text_aggregator.language
+            )
+
     async def _websocket_connect(self, uri: str, **kwargs):
         kwargs.setdefault("compression", None)
         return await super()._websocket_connect(uri, **kwargs)
