@@ -74,8 +74,12 @@ def test_an_early_start_on_the_final_transcript_answers_the_turn_once(tmp_path):
     used, discarded = _early_starts("used"), _early_starts("discarded")
     result, requests, _ = asyncio.run(_cloud_call(tmp_path, SLOT_BY_SLOT, says, first_token_ms=1500))
     assert result.expect_met, (result.error, [(t.caller_heard, t.bot_said) for t in result.turns])
-    assert [_last_user_words(r) for r in requests] == says
-    assert _early_starts("used") - used == len(says) and _early_starts("discarded") == discarded
+    asked = [_last_user_words(r) for r in requests]
+    assert [w for i, w in enumerate(asked) if i == 0 or w != asked[i - 1]] == says
+    # Every turn is answered by its early start. On a busy machine the VAD may hear a pause inside a turn
+    # and the start is redone: each request past one per turn is then a counted discard, never unaccounted.
+    assert _early_starts("used") - used == len(says)
+    assert len(asked) - len(says) == _early_starts("discarded") - discarded
 
 
 def _with_pause(first, second, pause_secs: float, path):
