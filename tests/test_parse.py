@@ -140,6 +140,7 @@ def test_parse_party_size(text, expected):
         ("it's my 40th birthday", None),
         ("February 30th", None),
         ("on Christmas Eve", dt.date(2026, 12, 24)),
+        ("Friday, December 4, 2015, in the evening", dt.date(2026, 12, 4)),  # a year already over: misheard
         ("new year's eve at 8", dt.date(2026, 12, 31)),
         ("Valentine's Day dinner", dt.date(2027, 2, 14)),
         ("", None),
@@ -491,6 +492,7 @@ def test_extract_handles_huge_input():
         ("On Wensday, please.", None, "date", dt.date(2026, 11, 25)),
         ("Saterday please.", "date", "date", dt.date(2026, 11, 28)),
         ("Seven this rock in the evening.", None, "time", dt.time(19, 0)),
+        ("That's before people on Friday.", None, "party_size", 4),  # "for four" run together
     ],
 )
 def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expected):
@@ -533,6 +535,9 @@ def test_clear_or_unrelated_words_are_never_mended(said, expecting):
         ("quarter to 12 in the morning", dt.time(11, 45)),
         ("I need it for 11.", dt.time(11, 0)),
         ("10:45", dt.time(10, 45)),
+        ("I want it for 7 15 in the evening.", dt.time(19, 15)),  # not 7 pm, nor "15 in the evening"
+        ("1 cm.", dt.time(13, 0)),  # "1 pm" in a flat voice
+        ("I wanted for after a new one 30.", dt.time(13, 30)),  # "afternoon" split
     ],
 )
 def test_times_as_callers_put_them(text, time):

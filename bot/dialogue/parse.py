@@ -78,6 +78,7 @@ _CLEANUPS = (
     (_APOSTROPHES, "'"),
     (re.compile(r"(?<![^\W\d_])([ap])\s?\.\s?m\b\.?"), r"\1m"),  # "p.m." / "p. m." -> "pm"
     (re.compile(r"\bo\s?'?\s?clock\b"), "oclock"),
+    (re.compile(r"\bafter (?:a )?new\b"), "afternoon"),  # how speech-to-text splits "afternoon"
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
     (re.compile(rf"\b({'|'.join([*_UNITS, *_TENS])})-?ish\b"), r"\1 ish"),
     (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # thousands separators
@@ -94,6 +95,7 @@ def _misheard(m: re.Match[str]) -> str:
 
 _AFTER_NUMBERS = (
     (re.compile(r"(?<=\d) ([ap]) m\b"), r" \1m"),  # "seven p m"
+    (re.compile(r"(?<=\d) (?:cm|bm|pn|pam)\b"), " pm"),  # "1 cm": "1 pm" in a flat voice
     # "to"/"too"/"for" stand for a number only where a head count must follow.
     (re.compile(r"\b((?:table|party|booking|reservation|group) (?:for|of)) (to|too|for)\b"), _misheard),
     (re.compile(r"\b(for|of) (to|too|for)(?= (?:people|persons|guests|adults|of us)\b)"), _misheard),
@@ -166,18 +168,19 @@ def _shift(today: dt.date, days: int) -> dt.date | None:
 
 
 def _resolve(today: dt.date, month: int, day: int, year: str | None) -> dt.date | None:
-    """A month/day, this year unless already past (or explicitly given)."""
-    if year:
-        given = int(year.replace(" ", ""))
-        years = [given + 2000 if given < 100 else given]
-    else:
-        years = list(range(today.year, today.year + 5))  # a 29 February may be years away
+    """A month/day in the year said, else this year unless already past. A year already over is a
+    mishearing (nobody books one: "March 1, 2015" was "March 1 at 7:15"), read as no year."""
+    said = int(year.replace(" ", "")) if year else None
+    if said is not None and said < 100:
+        said += 2000
+    explicit = said is not None and said >= today.year
+    years = [said] if explicit else list(range(today.year, today.year + 5))  # a 29 February may be years away
     for y in years:
         try:
             date = dt.date(y, month, day)
         except ValueError:
             continue
-        if year or date >= today:
+        if explicit or date >= today:
             return date
     return None
 
@@ -323,7 +326,7 @@ _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
     # "I need it for 11", "something at 7": the booking's time, not a head count.
-    (re.compile(r"\b(?:it|something|one|that) (?:for|at|around) (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b" + _NOT_HEADCOUNT + r"(?! of us)"), _hm),
+    (re.compile(r"\b(?:it|something|one|that) (?:for|at|around) (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b" + _NOT_HEADCOUNT + r"(?! of us| [1-5]\d\b)"), _hm),
     # "715 in the evening", "1115 please": speech-to-text writes a clock time as one number.
     (re.compile(r"(?<!\d )\b(?P<h>1[0-2]|[1-9])(?P<mi>[0-5]\d)(?= (?:in the |and the |this )?(?:morning|afternoon|evening|night)\b| please\b)"), _hm),
     # "1930" / "730" need a cue or to be the whole answer; otherwise they're likely part of a phone number.
