@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
+
 from bot.measure.load import personalised
 from bot.replay.scenario import load_scenario
 from bot.settings import PROJECT_DIR
@@ -61,6 +63,18 @@ def test_the_flow_host_answers_like_the_dialogue_engine():
 
     speaks = flow_host(_request([CONFIRM], {"role": "system", "content": 'Say: "Shall I book it?"'}))
     assert speaks.text == "Shall I book it?" and not speaks.tool_calls
+
+
+def test_a_yes_whose_answer_was_cut_off_by_the_caller_going_on_is_still_answered():
+    """The turn ended on "Yes, please.", the caller went on before the bot said anything, and the STT heard
+    nothing more: Pipecat notes the unheard turn in a developer message. The yes still waits for its answer."""
+    unheard = {"role": "developer", "content": DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT}
+    asked = {"role": "system", "content": 'Say: "Shall I book it?"'}
+    yes = flow_host(_request([CONFIRM], asked, {"role": "user", "content": "Yes, please."}, unheard))
+    assert yes.tool_calls[0].name == "confirm_booking" and yes.tool_calls[0].arguments == {"confirmed": True}
+    # With nothing unanswered before it, the bot asks again.
+    again = flow_host(_request([CONFIRM], asked, {"role": "assistant", "content": "Shall I book it?"}, unheard))
+    assert not again.tool_calls and again.text
 
 
 def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tmp_path):

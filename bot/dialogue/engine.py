@@ -28,6 +28,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
+from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
@@ -112,6 +113,10 @@ def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
     """What the caller said since the bot last acted, or None if it is the bot's move."""
     words: list[str] = []
     for message in reversed(messages):
+        # Pipecat's note that speech which cut the bot off was not heard: the caller's words before it
+        # (their turn ended, then they went on before the bot said anything) still wait for an answer.
+        if message.get("role") == "developer" and _text_of(message) == DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT:
+            continue
         if message.get("role") != "user":
             break
         words.insert(0, _text_of(message))
