@@ -13,11 +13,18 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from pipecat.clocks.system_clock import SystemClock
+from pipecat.frames.frames import TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.utils.asyncio.task_manager import TaskManager
+
 from bot.audio import PHONE_RATE, load_phone_audio, trim_silence
 from bot.call.pipeline import turn_taking
+from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.metrics import METRICS
 from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
 from bot.replay.scenario import Turn, load_scenario
+from bot.services.deepgram import HeardNothingFrame
 from bot.services.factory import build_tts
 from bot.services.first_clause import FirstClauseTextAggregator
 from bot.settings import Provider
@@ -148,3 +155,41 @@ def test_with_deepgram_an_early_start_asks_for_the_final_sooner_and_the_turn_end
     assert turn_taking(replay_settings(stt=Provider.LOCAL, llm=Provider.LOCAL, tts=Provider.LOCAL)) == (0.2, 0.3, False)
     # A cloud LLM behind the local Whisper starts early, but the VAD's stop is Whisper's to keep.
     assert turn_taking(replay_settings(openai_api_key=KEY, stt=Provider.LOCAL)) == (0.2, 0.3, True)
+
+
+async def _turns_ended(*frames) -> int:
+    """How many turn ends the speech timeout's strategy gives for these frames (its timeout 50 ms)."""
+    strategy = WordlessTurnEndStrategy(user_speech_timeout=0.05)
+    await strategy.setup(FrameProcessorSetup(
+        clock=SystemClock(), task_manager=TaskManager(loop=asyncio.get_running_loop()), pipeline_worker=None
+    ))
+    ended = []
+
+    @strategy.event_handler("on_user_turn_stopped")
+    async def on_stopped(_strategy, params):
+        ended.append(params)
+
+    for frame in frames:
+        await strategy.process_frame(frame)
+    await asyncio.sleep(0.3)
+    await strategy.cleanup()
+    return len(ended)
+
+
+@pytest.mark.parametrize(
+    ("after_the_stop", "ended"),
+    [
+        ([HeardNothingFrame()], 1),  # Deepgram's Finalize answered with no words: the turn ends at the timeout
+        ([], 0),  # no answer yet: the turn waits for a transcript (the aggregator's watchdog ends it)
+        ([TranscriptionFrame("Yes.", "caller", "", finalized=True)], 1),
+    ],
+)
+def test_a_turn_deepgram_heard_no_words_in_ends_at_the_speech_timeout(after_the_stop, ended):
+    frames = [VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2), *after_the_stop]
+    assert asyncio.run(_turns_ended(*frames)) == ended
+
+
+def test_speech_after_deepgram_heard_nothing_keeps_the_turn_open():
+    frames = [VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2), HeardNothingFrame(),
+              VADUserStartedSpeakingFrame()]
+    assert asyncio.run(_turns_ended(*frames)) == 0

@@ -32,14 +32,12 @@ from pipecat.frames.frames import (
 )
 from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop.eager_match_policy import NormalizedMatch
-from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
-    SpeechTimeoutUserTurnStopStrategy,
-)
 
+from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.metrics import METRICS
 
 
-class EarlyStartUserTurnStopStrategy(SpeechTimeoutUserTurnStopStrategy):
+class EarlyStartUserTurnStopStrategy(WordlessTurnEndStrategy):
     """The speech timeout's turn end, with the LLM started on the final transcript during the wait."""
 
     def __init__(self, **kwargs):

@@ -33,9 +33,6 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
-from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
-    SpeechTimeoutUserTurnStopStrategy,
-)
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
@@ -43,6 +40,7 @@ from bot.audio import PHONE_RATE
 from bot.booking import spoken, tools
 from bot.call.context import CALL_STATE_KEY, CallContext
 from bot.call.early_start import EarlyStartUserTurnStopStrategy
+from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.handover import Handover
 from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
@@ -113,7 +111,7 @@ def turn_taking(settings: Settings) -> tuple[float, float, bool]:
 def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
     stop_secs, timeout, early = turn_taking(settings)
-    stop_type = EarlyStartUserTurnStopStrategy if early else SpeechTimeoutUserTurnStopStrategy
+    stop_type = EarlyStartUserTurnStopStrategy if early else WordlessTurnEndStrategy
     return LLMUserAggregatorParams(
         user_idle_timeout=settings.idle_secs,
         vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=stop_secs)),

@@ -10,9 +10,11 @@ the setting once here.
 
 import functools
 import time
+from dataclasses import dataclass
 
 from deepgram.listen.v1 import client as _listen_client
-from pipecat.frames.frames import ErrorFrame
+from deepgram.listen.v1.types import ListenV1Results
+from pipecat.frames.frames import ErrorFrame, SystemFrame
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
 
@@ -41,6 +43,19 @@ class UncompressedDeepgramTTSService(DeepgramTTSService):
         return await super()._websocket_connect(uri, **kwargs)
 
 
+@dataclass
+class HeardNothingFrame(SystemFrame):
+    """Deepgram answered the Finalize sent at the VAD's stop with no words: no transcript is coming for
+    the speech so far (bot/call/turn_end.py ends the turn on it)."""
+
+
+def _answers_finalize_with_no_words(message: object) -> bool:
+    if not (isinstance(message, ListenV1Results) and message.is_final and getattr(message, "from_finalize", False)):
+        return False
+    alternatives = message.channel.alternatives if message.channel else []
+    return not (alternatives and alternatives[0].transcript)
+
+
 class GuardedDeepgramSTTService(GiveUpOnError, DeepgramSTTService):
     """Deepgram STT that fails over on its first connection error instead of backing off."""
 
@@ -50,6 +65,8 @@ class GuardedDeepgramSTTService(GiveUpOnError, DeepgramSTTService):
         # An empty result is Deepgram saying it heard no words (noise): alive, unlike a stall.
         self.last_answer_at = time.monotonic()
         await super()._on_message(message)
+        if _answers_finalize_with_no_words(message):
+            await self.push_frame(HeardNothingFrame())
 
     async def push_error_frame(self, error: ErrorFrame, force_treat_as_permanent: bool = False):
         await super().push_error_frame(error, force_treat_as_permanent)
@@ -64,4 +81,4 @@ class GuardedDeepgramTTSService(GiveUpOnError, UncompressedDeepgramTTSService):
     """Deepgram TTS that fails over on its first connection error instead of reconnecting."""
 
 
-__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]
+__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "HeardNothingFrame", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]
