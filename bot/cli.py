@@ -270,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         help="instant stand-ins for these providers (default all: stt,llm,tts) to measure the pipeline's overhead",
     )
     bench.add_argument("--plot", type=Path, default=None, help="PNG of the per-turn breakdown (default out/bench.png)")
+    bench.add_argument("--profile", choices=["local", "cloud-sim"], default="local",
+                       help="local: the embedded engines; cloud-sim: cloud providers as local stand-ins")
     load = commands.add_parser("load", help="many simulated callers at once against a server on loopback")
     load.add_argument("--calls", type=int, required=True, metavar="N", help="simulated callers")
     load.add_argument("--ramp", type=float, default=0.0, metavar="SECONDS", help="start the callers evenly over this time")
@@ -364,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return bench.main(
                 args.scenarios, repeat=args.repeat, as_json=args.json, null=null,
-                plot_path=args.plot or bench.DEFAULT_PLOT,
+                plot_path=args.plot or bench.DEFAULT_PLOT, profile=args.profile,
             )
         if args.command == "load":
             from bot.measure import load

@@ -77,6 +77,12 @@ class BotMetrics:
             " the database server unreachable (nothing written, the caller is told), or a queued record"
             " (turn, checkpoint, figure) lost.", ["kind"]
         )
+        self.llm_early_starts = counter(
+            "bot_llm_early_starts", "Cloud LLM requests started on the caller's final transcript before the turn"
+            " was over (bot/call/early_start.py), by outcome: used (the turn ended as heard, its answer was"
+            " spoken), discarded (the caller went on, or said something else: the request was cancelled).",
+            ["outcome"],
+        )
         self.errors = counter(
             "bot_errors", "Errors, by the stage that reported them (stt, llm, tts, transport, pipeline, call).", ["stage"]
         )

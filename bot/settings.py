@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     stt_early: bool = Field(True, validation_alias="BOT_STT_EARLY")
     tts_first_clause: bool = Field(True, validation_alias="BOT_TTS_FIRST_CLAUSE")
     tts_cache: bool = Field(True, validation_alias="BOT_TTS_CACHE")
+    # A cloud LLM asked on the caller's final transcript, during the speech timeout (bot/call/early_start.py).
+    llm_early_start: bool = Field(True, validation_alias="BOT_LLM_EARLY_START")
+    # With Deepgram and an early start, the VAD calls the speech over after this pause (asking Deepgram
+    # for its final, starting the LLM), and the speech timeout waits the rest: the turn still ends after
+    # BOT_VAD_STOP_SECS + BOT_USER_SPEECH_TIMEOUT of silence.
+    early_start_pause_secs: float = Field(0.1, gt=0, le=2, validation_alias="BOT_EARLY_START_PAUSE_SECS")
 
     @field_validator("flow_file", "business_file")
     @classmethod

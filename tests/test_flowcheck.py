@@ -124,6 +124,14 @@ def test_missing_say_line():
     assert "no 'Say: \"...\"' line" in problem.message
 
 
+def test_a_system_task_message_is_a_second_system_prompt():
+    # The role message is already the LLM's system instruction: a task message of role system beside it is
+    # what made Pipecat warn "Both system_instruction and an initial system message" on every request.
+    problem = only_error("system_task_message.yaml")
+    assert problem.line == line_of("system_task_message.yaml", "# expect: second system prompt")
+    assert "role 'system'; use 'developer'" in problem.message
+
+
 def test_unknown_placeholder_is_a_warning_at_the_line_inside_the_block_scalar():
     (problem,) = check_flow(FIXTURES / "unknown_placeholder.yaml")
     assert problem.severity == "warning"

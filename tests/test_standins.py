@@ -212,6 +212,32 @@ async def test_deepgram_stt_finalize_flushes_the_pending_transcript(encoding):
     assert result["is_final"] is True and result["from_finalize"] is True
 
 
+async def test_deepgram_stt_the_rest_of_an_utterance_a_finalize_cut_short_takes_no_new_transcript():
+    # One script entry per utterance: speech resumed right after a Finalize is the same utterance going on,
+    # so the next entry stays for the next utterance (else every later turn hears the one before's words).
+    async with DeepgramStandin(api_key=KEY, transcripts=["Two people.", "Friday."], final_delay_ms=50) as dg:
+        async with deepgram_socket(dg, f"/v1/listen?model=nova-3&encoding=linear16&sample_rate={RATE}") as ws:
+
+            async def say(speech_ms: int, silence_ms: int) -> None:
+                for frame in caller_audio(speech_ms=speech_ms, silence_ms=silence_ms):
+                    await ws.send_bytes(frame.audio)
+
+            async def transcript() -> str:
+                while (message := json.loads((await ws.receive(timeout=WAIT)).data))["type"] != "Results":
+                    pass
+                return message["channel"]["alternatives"][0]["transcript"]
+
+            await say(400, 100)
+            await ws.send_str(json.dumps({"type": "Finalize"}))
+            cut = await transcript()
+            await say(300, 400)  # resumed 100 ms after the cut: within end_silence_ms (300)
+            rest = await transcript()
+            await say(400, 800)  # a new utterance, after a silence that ended the last one
+            after = await transcript()
+
+    assert (cut, rest, after) == ("Two people.", "", "Friday.")
+
+
 async def test_deepgram_stt_wrong_key_is_a_permanent_auth_error():
     async with DeepgramStandin(api_key=KEY) as dg:
         stt = DeepgramSTTService(api_key="wrong-key", base_url=dg.ws_url, sample_rate=RATE)

@@ -33,15 +33,14 @@ from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
     FastAPIWebsocketTransport,
 )
-from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
-    SpeechTimeoutUserTurnStopStrategy,
-)
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from bot.audio import PHONE_RATE
 from bot.booking import spoken, tools
 from bot.call.context import CALL_STATE_KEY, CallContext
+from bot.call.early_start import EarlyStartUserTurnStopStrategy
+from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.handover import Handover
 from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
@@ -95,14 +94,28 @@ def initial_state(call: CallContext) -> dict:
     }
 
 
+def turn_taking(settings: Settings) -> tuple[float, float, bool]:
+    """The VAD's stop and the speech timeout after it, and whether a cloud LLM starts early (during the
+    timeout, bot/call/early_start.py; the embedded engine answers at once anyway). With Deepgram the
+    VAD's stop is what asks it for its final transcript: an early start moves it to the caller's first
+    ``BOT_EARLY_START_PAUSE_SECS`` of silence, and the timeout waits the rest, so a turn ends after the
+    same silence as ever."""
+    silence = settings.vad_stop_secs + settings.user_speech_timeout
+    early = settings.llm_early_start and settings.uses_cloud("llm")
+    if not (early and settings.uses_cloud("stt")):
+        return settings.vad_stop_secs, settings.user_speech_timeout, early
+    stop = min(settings.early_start_pause_secs, settings.vad_stop_secs)
+    return stop, round(silence - stop, 3), early
+
+
 def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
+    stop_secs, timeout, early = turn_taking(settings)
+    stop_type = EarlyStartUserTurnStopStrategy if early else WordlessTurnEndStrategy
     return LLMUserAggregatorParams(
         user_idle_timeout=settings.idle_secs,
-        vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=settings.vad_stop_secs)),
-        user_turn_strategies=UserTurnStrategies(
-            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=settings.user_speech_timeout)]
-        ),
+        vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=stop_secs)),
+        user_turn_strategies=UserTurnStrategies(stop=[stop_type(user_speech_timeout=timeout)]),
     )
 
 

@@ -71,11 +71,7 @@ def next_move(
     """
     caller_words = _pending_caller_words(messages)
     if caller_words is None:
-        if (answer := _answer_given(messages)) is not None:
-            return Move(say=f"{answer} {_again_line(messages)}")
-        line = _node_line(messages)
-        # Back at the same question (the caller gave something else): asked again in other words.
-        return Move(say=_again_line(messages) if line and line == _last_said(messages) else line)
+        return Move(say=bot_line(messages))
     call = choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
     if call is not None:
         logger.debug(f"dialogue engine: {caller_words!r} -> {call.name}({call.arguments})")
@@ -90,6 +86,19 @@ def next_move(
         return Move(say=reply)
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
+
+
+def bot_line(messages: list[dict[str, Any]]) -> str | None:
+    """What the bot says on its own move (no caller words pending), from the flow alone: the node's
+    ``Say:`` line, its ``Again:`` line when that was just said, or the answer to a question and the
+    ``Again:`` line. None when it is the caller's move; "" when the node has no line."""
+    if _pending_caller_words(messages) is not None:
+        return None
+    if (answer := _answer_given(messages)) is not None:
+        return f"{answer} {_again_line(messages)}"
+    line = _node_line(messages)
+    # Back at the same question (the caller gave something else): asked again in other words.
+    return _again_line(messages) if line and line == _last_said(messages) else line
 
 
 def _last_said(messages: list[dict[str, Any]]) -> str | None:

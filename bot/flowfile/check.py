@@ -83,6 +83,7 @@ class _Checker:
         if schema_ok:  # on a malformed graph these would mostly echo the schema's findings
             self._check_reachability()
         self._check_say_lines()
+        self._check_task_roles()
         self._check_placeholders()
         return self.problems
 
@@ -469,6 +470,18 @@ class _Checker:
                     f"node '{name}' has no 'Say: \"...\"' line in its task messages: "
                     "the offline dialogue engine would say nothing there",
                 )
+
+    def _check_task_roles(self) -> None:
+        # The role message is the LLM's system instruction; a system task message would be a second system
+        # prompt (the first one in the context, at the greeting), which Pipecat warns about on every request.
+        for name, node in self._nodes().items():
+            for i, message in entries(node.get("task_messages")):
+                if isinstance(message, dict) and message.get("role") == "system":
+                    self.add(
+                        self.pos.line(["nodes", name, "task_messages", i, "role"]),
+                        f"node '{name}': task message {i + 1} has role 'system'; use 'developer' "
+                        "(the role message is already the model's system prompt)",
+                    )
 
     def _prompt_texts(self) -> Iterator[tuple[list[Any], str, str]]:
         """``(path, node name, text)`` of every text Pipecat fills placeholders in."""

@@ -15,26 +15,34 @@ It prints a per-stage table (p50, p95, max, mean) and the voice-to-voice
 distribution, or with ``--json`` the same as one JSON object, and writes a PNG
 of every turn's stage breakdown (``--plot``). ``--null`` swaps the providers
 for instant stand-ins (:mod:`bot.services.null`) to measure the pipeline's own
-overhead. This is a benchmark: it asserts nothing about time.
+overhead. ``--profile cloud-sim`` runs the production path instead of the
+embedded engines: Deepgram and OpenAI served by the stand-ins with
+production-like timing (:mod:`bot.standins.cloud_sim`), each call's STT
+answering with its scenario's words. This is a benchmark: it asserts nothing
+about time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.measure.stats import percentiles
+from bot.metrics import METRICS
 from bot.settings import PROJECT_DIR, Provider, Settings
 from processors.latency import MOMENTS, STAGES
 
 DEFAULT_SCENARIOS = PROJECT_DIR / "recordings"
 DEFAULT_PLOT = PROJECT_DIR / "out" / "bench.png"
-TARGET_MS = 800  # our voice-to-voice p95 target at one call
+PROFILES = ("local", "cloud-sim")
+TARGET_MS = {"local": 800, "cloud-sim": 1000}  # our voice-to-voice p95 targets at one call
 NULL_JOBS = ("stt", "llm", "tts")
 NULL_HANG_UP_WAIT_SECS = 1.0  # the null LLM never ends a call: the caller hangs up at once
 HISTOGRAM_EDGES_MS = (500, 600, 700, 800, 900, 1000, 1200, 1500, 2000)
@@ -106,12 +114,16 @@ def configuration(settings: Settings) -> dict[str, Any]:
             return "null"
         return "cloud" if settings.uses_cloud(job) else local
 
+    from bot.call.pipeline import turn_taking
+
+    vad_stop_secs, user_speech_timeout, early_start = turn_taking(settings)
     return {
         "stt": engine("stt", str(settings.local_stt)),
         "llm": engine("llm", "dialogue-engine"),
         "tts": engine("tts", "piper"),
-        "vad_stop_secs": settings.vad_stop_secs,
-        "user_speech_timeout": settings.user_speech_timeout,
+        "vad_stop_secs": vad_stop_secs,
+        "user_speech_timeout": user_speech_timeout,
+        "llm_early_start": early_start,
         "engine_threads": settings.engine_threads,
         **{
             k: getattr(settings, k)
@@ -121,10 +133,10 @@ def configuration(settings: Settings) -> dict[str, Any]:
     }
 
 
-def summarize(turns: list[BenchTurn], results: list, settings: Settings) -> dict[str, Any]:
+def summarize(turns: list[BenchTurn], results: list, settings: Settings, profile: str = "local") -> dict[str, Any]:
     rows = [t.server for t in turns]
     v2v = [r["voice_to_voice_ms"] for r in rows if r.get("voice_to_voice_ms") is not None]
-    waits = (settings.vad_stop_secs + settings.user_speech_timeout) * 1000
+    waits = (settings.vad_stop_secs + settings.user_speech_timeout) * 1000  # the same silence either way
     failed = sorted({r.scenario for r in results if not r.expect_met})
     return {
         "turns": len(rows),
@@ -138,7 +150,13 @@ def summarize(turns: list[BenchTurn], results: list, settings: Settings) -> dict
         # Voice to voice beyond the turn-taking settings (VAD stop + speech
         # timeout): with --null, the pipeline's own overhead per turn.
         "overhead_ms": percentiles([v - waits for v in v2v]),
-        "target_ms": TARGET_MS,
+        # This process's server: how often a cloud LLM's early start was used or thrown away.
+        "llm_early_starts": {
+            outcome: int(METRICS.llm_early_starts.labels(outcome=outcome)._value.get())
+            for outcome in ("used", "discarded")
+        },
+        "profile": profile,
+        "target_ms": TARGET_MS[profile],
         "per_turn": [
             {"scenario": t.scenario, "repeat": t.repeat, "turn": t.turn, "caller_ms": t.caller_ms}
             | {k: v for k, v in t.server.items() if k.endswith("_ms")}
@@ -183,6 +201,9 @@ def print_table(summary: dict[str, Any]) -> None:
         label = f"{lower:>5}-{bucket['le']:<5}" if bucket["le"] else f"{lower:>5}+     "
         print(f"  {label} ms {bucket['count']:4d} {'#' * round(40 * bucket['count'] / total)}")
         lower = bucket["le"] or lower
+    if early := summary.get("llm_early_starts"):
+        if any(early.values()):
+            print(f"\nLLM early starts: {early['used']} used, {early['discarded']} thrown away")
     if summary["scenarios_failed"]:
         print(f"\nscenarios that did not meet their expectations: {', '.join(summary['scenarios_failed'])}")
     if summary.get("plot"):
@@ -210,12 +231,13 @@ def plot(turns: list[BenchTurn], summary: dict[str, Any], path: Path) -> Path:
             left += width
         if turn.caller_ms is not None:
             bars.plot(turn.caller_ms, y, marker="D", color="black", markersize=3.5)
-    bars.axvline(TARGET_MS, color="black", linestyle="--", linewidth=1)
+    target = summary["target_ms"]
+    bars.axvline(target, color="black", linestyle="--", linewidth=1)
     bars.set_yticks(ys, [t.label for t in turns], fontsize=7)
     bars.set_xlabel("ms after the caller stopped speaking (bar: server stages; diamond: heard by the caller)")
     config = summary["config"]
     bars.set_title(
-        f"Per-turn voice to voice: STT {config['stt']}, TTS {config['tts']}, "
+        f"Per-turn voice to voice ({summary['profile']}): STT {config['stt']}, LLM {config['llm']}, TTS {config['tts']}, "
         f"VAD stop {config['vad_stop_secs']}s, speech timeout {config['user_speech_timeout']}s",
         fontsize=10,
     )
@@ -231,7 +253,7 @@ def plot(turns: list[BenchTurn], summary: dict[str, Any], path: Path) -> Path:
         if values:
             shares = [(i + 1) / len(values) for i in range(len(values))]
             dist.step(values, shares, where="post", label=label, color=color)
-    dist.axvline(TARGET_MS, color="black", linestyle="--", linewidth=1, label=f"target {TARGET_MS} ms")
+    dist.axvline(target, color="black", linestyle="--", linewidth=1, label=f"target {target} ms")
     dist.axhline(0.95, color="tab:red", linestyle=":", linewidth=1, label="95% of turns")
     dist.set_xlabel("voice to voice (ms)")
     dist.set_ylabel("share of turns at or below")
@@ -245,19 +267,49 @@ def plot(turns: list[BenchTurn], summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
+@contextlib.asynccontextmanager
+async def _cloud_sim() -> AsyncIterator[tuple[dict[str, Any], Callable[[str, list[str]], None]]]:
+    """The simulated cloud on loopback; yields the settings that point a server at it, and how to give
+    a call (by its SID) its caller's words."""
+    from bot.standins.cloud_sim import server_env, standins
+
+    deepgram, openai = standins()
+    async with deepgram, openai:
+        by_alias = {field.validation_alias: name for name, field in Settings.model_fields.items()}
+        yield {by_alias[key]: value for key, value in server_env(deepgram, openai).items()}, deepgram.script_for
+
+
 async def run_bench(
     scenario_paths: list[str | Path],
     *,
     repeat: int = 1,
     null: tuple[str, ...] = (),
+    profile: str = "local",
 ) -> tuple[list[BenchTurn], list, Settings]:
     """Replay every scenario ``repeat`` times, one call at a time; return the turns, results and settings."""
-    from bot.replay import runner
     from bot.replay.scenario import find_scenarios, load_scenario
-    from bot.services.factory import warm_up_tts
 
     scenarios = [load_scenario(p) for p in find_scenarios(scenario_paths)]
-    overrides = {job: Provider.NULL for job in null}
+    overrides: dict[str, Any] = {job: Provider.NULL for job in null}
+    if profile != "cloud-sim":
+        return await _replay_all(scenarios, repeat, overrides, null)
+    if silent := [s.name for s in scenarios if any(t.say is None for t in s.turns)]:
+        raise ValueError(f"cloud-sim needs every turn's words (`say:`) for the STT stand-in; missing in {silent}")
+    async with _cloud_sim() as (cloud, script_for):
+        return await _replay_all(scenarios, repeat, {**cloud, **overrides}, null, script_for)
+
+
+async def _replay_all(
+    scenarios: list,
+    repeat: int,
+    overrides: dict[str, Any],
+    null: tuple[str, ...],
+    script_for: Callable[[str, list[str]], None] | None = None,
+) -> tuple[list[BenchTurn], list, Settings]:
+    from bot.replay import runner
+    from bot.replay.caller import new_sid
+    from bot.services.factory import warm_up_tts
+
     # As `serve` does at start-up: the flow's fixed lines go into the TTS cache
     # before the first call, so the figures are those of a running line.
     warm_up_tts(runner.replay_settings(**overrides))
@@ -272,11 +324,15 @@ async def run_bench(
                 if seed is not None and not null:
                     seed(store, scenario)
             for scenario in scenarios:
+                call_sid = new_sid("CA")
+                if script_for is not None:
+                    script_for(call_sid, [turn.say or "" for turn in scenario.turns])
                 result = await runner.replay_scenario(
                     scenario,
                     media_url,
                     runner.store_reports(store),
                     hang_up_wait=NULL_HANG_UP_WAIT_SECS if "llm" in null else runner.HANG_UP_WAIT_SECS,
+                    call_sid=call_sid,
                 )
                 results.append(result)
                 caller = result.caller_latency_ms
@@ -294,11 +350,12 @@ def main(
     as_json: bool,
     null: tuple[str, ...],
     plot_path: Path | None,
+    profile: str = "local",
 ) -> int:
     turns, results, settings = asyncio.run(
-        run_bench(scenarios or [DEFAULT_SCENARIOS], repeat=max(1, repeat), null=null)
+        run_bench(scenarios or [DEFAULT_SCENARIOS], repeat=max(1, repeat), null=null, profile=profile)
     )
-    summary = summarize(turns, results, settings)
+    summary = summarize(turns, results, settings, profile)
     if plot_path is not None and turns:
         summary["plot"] = str(plot(turns, summary, plot_path))
     if as_json:

@@ -10,13 +10,16 @@ the setting once here.
 
 import functools
 import time
+from dataclasses import dataclass
 
 from deepgram.listen.v1 import client as _listen_client
-from pipecat.frames.frames import ErrorFrame
+from deepgram.listen.v1.types import ListenV1Results
+from pipecat.frames.frames import ErrorFrame, SystemFrame
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
 
 from bot.services.errors import GiveUpOnError
+from bot.services.first_clause import FirstClauseTextAggregator
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
     _listen_client.websockets_client_connect = functools.partial(
@@ -25,9 +28,32 @@ if not isinstance(_listen_client.websockets_client_connect, functools.partial):
 
 
 class UncompressedDeepgramTTSService(DeepgramTTSService):
+    """Deepgram's TTS over an uncompressed websocket; with ``first_clause`` a reply's first clause is
+    synthesised on its own (bot/services/first_clause.py)."""
+
+    def __init__(self, *, first_clause: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if first_clause:
+            self._text_aggregator = FirstClauseTextAggregator(
+                aggregation_type=self._text_aggregation_mode, language=self._text_aggregator.language
+            )
+
     async def _websocket_connect(self, uri: str, **kwargs):
         kwargs.setdefault("compression", None)
         return await super()._websocket_connect(uri, **kwargs)
+
+
+@dataclass
+class HeardNothingFrame(SystemFrame):
+    """Deepgram answered the Finalize sent at the VAD's stop with no words: no transcript is coming for
+    the speech so far (bot/call/turn_end.py ends the turn on it)."""
+
+
+def _answers_finalize_with_no_words(message: object) -> bool:
+    if not (isinstance(message, ListenV1Results) and message.is_final and getattr(message, "from_finalize", False)):
+        return False
+    alternatives = message.channel.alternatives if message.channel else []
+    return not (alternatives and alternatives[0].transcript)
 
 
 class GuardedDeepgramSTTService(GiveUpOnError, DeepgramSTTService):
@@ -39,6 +65,8 @@ class GuardedDeepgramSTTService(GiveUpOnError, DeepgramSTTService):
         # An empty result is Deepgram saying it heard no words (noise): alive, unlike a stall.
         self.last_answer_at = time.monotonic()
         await super()._on_message(message)
+        if _answers_finalize_with_no_words(message):
+            await self.push_frame(HeardNothingFrame())
 
     async def push_error_frame(self, error: ErrorFrame, force_treat_as_permanent: bool = False):
         await super().push_error_frame(error, force_treat_as_permanent)
@@ -53,4 +81,4 @@ class GuardedDeepgramTTSService(GiveUpOnError, UncompressedDeepgramTTSService):
     """Deepgram TTS that fails over on its first connection error instead of reconnecting."""
 
 
-__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]
+__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "HeardNothingFrame", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]

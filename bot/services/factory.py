@@ -69,15 +69,15 @@ def build_llm(
 
         return NullLLMService()
     if settings.uses_cloud("llm"):
-        from bot.services.openai import GuardedOpenAILLMService, OpenAILLMService
+        from bot.services.openai import FlowOpenAILLMService, GuardedOpenAILLMService
 
         kwargs = {
             "api_key": settings.openai_api_key,
             "base_url": settings.openai_base_url,
-            "settings": OpenAILLMService.Settings(model=settings.openai_model, temperature=0.2),
+            "settings": FlowOpenAILLMService.Settings(model=settings.openai_model, temperature=0.2),
         }
         if turn_budget_secs is None:
-            return OpenAILLMService(**kwargs)
+            return FlowOpenAILLMService(**kwargs)
         return GuardedOpenAILLMService(turn_budget_secs=turn_budget_secs, **kwargs)
     from bot.dialogue.engine import DialogueEngineLLMService
 
@@ -101,6 +101,7 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE, *, guarded: boo
             api_key=settings.deepgram_api_key,
             sample_rate=sample_rate,
             settings=UncompressedDeepgramTTSService.Settings(voice=settings.deepgram_tts_voice),
+            first_clause=settings.tts_first_clause,
             **kwargs,
         )
     from bot.services.piper_tts import LocalPiperTTSService

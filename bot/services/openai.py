@@ -1,7 +1,18 @@
-"""OpenAI's LLM guarded for a phone line: no client retries, a first-output budget per turn, garbage detection.
+"""OpenAI's LLM for a flow-driven phone line: the flow's fixed lines without a request, and guarded.
 
-Any error it reports leaves it unusable for the rest of the call, so the
-failover switcher (processors/fallbacks.py) moves the turn to the dialogue engine.
+On the bot's own move (a call's start, or after a tool's result moved the flow
+to its next node) the words are the flow file's: the node's ``Say:`` line, or
+the answer to a caller's question, exactly as the dialogue engine would say
+them (:func:`bot.dialogue.engine.bot_line`). Asking the model to say them
+again would cost a second round trip per caller turn (first token ~350 ms)
+for words that are already known, so they are spoken straight away; the model
+is asked only on the caller's move, where it chooses the tool, or phrases a
+reply when nothing fits, in one completion.
+
+The guarded service has no client retries, a first-output budget per turn,
+and garbage detection: any error it reports leaves it unusable for the rest
+of the call, so the failover switcher (processors/fallbacks.py) moves the
+turn to the dialogue engine.
 """
 
 from __future__ import annotations
@@ -15,10 +26,23 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM
 from pipecat.services.openai.llm import OpenAILLMService
 
+from bot.dialogue.engine import bot_line
 from bot.services.errors import GiveUpOnError, LLMTurnFailed
 
 
-class GuardedOpenAILLMService(GiveUpOnError, OpenAILLMService):
+class FlowOpenAILLMService(OpenAILLMService):
+    """OpenAI that speaks the flow's fixed lines itself and is asked only on the caller's move."""
+
+    async def _process_context(self, context: LLMContext):
+        if line := bot_line([m for m in context.get_messages() if isinstance(m, dict)]):
+            await self.start_ttfb_metrics()
+            await self.stop_ttfb_metrics()
+            await self._push_llm_text(line)
+            return
+        await super()._process_context(context)
+
+
+class GuardedOpenAILLMService(GiveUpOnError, FlowOpenAILLMService):
     """OpenAI with no client retries, a first-output budget per turn, and garbage detection."""
 
     def __init__(self, *, turn_budget_secs: float, **kwargs):
@@ -67,4 +91,4 @@ class GuardedOpenAILLMService(GiveUpOnError, OpenAILLMService):
             raise LLMTurnFailed("garbage reply: no text and no valid tool call")
 
 
-__all__ = ["GuardedOpenAILLMService", "OpenAILLMService"]
+__all__ = ["FlowOpenAILLMService", "GuardedOpenAILLMService", "OpenAILLMService"]

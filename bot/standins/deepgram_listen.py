@@ -98,6 +98,10 @@ class ListenSession:
         self._send_lock = asyncio.Lock()
         self._payloads_sent = 0
         self._cut = False
+        # Audio time a Finalize cut an utterance short at, and whether the speech now going on resumes
+        # that utterance (within end_silence_ms of the cut): its words were all sent at the Finalize.
+        self._finalized_mid_speech_at: float | None = None
+        self._resuming = False
 
     async def run(self) -> None:
         try:
@@ -123,6 +127,9 @@ class ListenSession:
         for kind, value in self._detector.feed(decode(data, self._encoding)):
             if kind == "start":
                 self._interim_sent = False
+                cut_at = self._finalized_mid_speech_at
+                self._resuming = cut_at is not None and value - cut_at < self._config.end_silence_ms / 1000
+                self._finalized_mid_speech_at = None
                 if self._vad_events:
                     await self._send(
                         {"type": "SpeechStarted", "channel": [0, self._channels], "timestamp": value}
@@ -169,6 +176,7 @@ class ListenSession:
         if self._detector.in_speech:
             owed.append(self._detector.take_utterance())
             await self._send_final(owed[-1], speech_final=False, from_finalize=from_finalize)
+            self._finalized_mid_speech_at = owed[-1].end
         if not owed and answer_empty:
             # Deepgram confirms a Finalize even when nothing was pending.
             now = self._detector.audio_seconds
@@ -177,9 +185,14 @@ class ListenSession:
             )
 
     async def _send_final(self, utterance: Utterance, *, speech_final: bool, from_finalize: bool) -> None:
-        # A transcript is used up only when it is delivered, so a fault doesn't shift the script.
+        # A transcript is used up only when it is delivered, so a fault doesn't shift the script. The rest
+        # of an utterance a Finalize cut short has no words of its own: the script gives one per utterance.
         delivered = self._fault().mode in ("ok", "drop")
-        transcript = (self._script.popleft() if delivered else self._script[0]) if self._script else ""
+        resumed, self._resuming = self._resuming, False
+        if resumed:
+            transcript = ""
+        else:
+            transcript = (self._script.popleft() if delivered else self._script[0]) if self._script else ""
         if delivered:
             self._record.transcripts.append(transcript)
         await self._send_results(
@@ -192,7 +205,7 @@ class ListenSession:
 
     async def _maybe_send_interim(self) -> None:
         start = self._detector.speech_start
-        if not self._interim_results or self._interim_sent or start is None or not self._script:
+        if not self._interim_results or self._interim_sent or self._resuming or start is None or not self._script:
             return
         if (self._detector.audio_seconds - start) * 1000 < self._config.interim_after_ms:
             return
