@@ -538,6 +538,8 @@ def test_clear_or_unrelated_words_are_never_mended(said, expecting):
         ("I want it for 7 15 in the evening.", dt.time(19, 15)),  # not 7 pm, nor "15 in the evening"
         ("1 cm.", dt.time(13, 0)),  # "1 pm" in a flat voice
         ("I wanted for after a new one 30.", dt.time(13, 30)),  # "afternoon" split
+        ("Half pass 7 in the evening.", dt.time(19, 30)),
+        ("Water past 7 in the evening.", dt.time(19, 15)),  # "quarter" misheard
     ],
 )
 def test_times_as_callers_put_them(text, time):

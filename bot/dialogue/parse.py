@@ -79,6 +79,8 @@ _CLEANUPS = (
     (re.compile(r"(?<![^\W\d_])([ap])\s?\.\s?m\b\.?"), r"\1m"),  # "p.m." / "p. m." -> "pm"
     (re.compile(r"\bo\s?'?\s?clock\b"), "oclock"),
     (re.compile(r"\bafter (?:a )?new\b"), "afternoon"),  # how speech-to-text splits "afternoon"
+    # "half pass seven", "water past seven": "half past" and "quarter past" as a phone line blurs them
+    (re.compile(r"\b(?:(half)|quarter|water) pas[st]\b"), lambda m: f"{m[1] or 'quarter'} past"),
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
     (re.compile(rf"\b({'|'.join([*_UNITS, *_TENS])})-?ish\b"), r"\1 ish"),
     (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # thousands separators
