@@ -43,8 +43,11 @@ _HEADCOUNT_CONTEXT = re.compile(
     r"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? (?:people|persons|guests|of us)\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
-_FOR_N = re.compile(r"\b4(?P<n>[1-9]) (?:people|persons|guests)\b")  # no phone booking is for 41 to 49
-_BEFORE = re.compile(r"\bbefore(?=,? (?:people|persons|guests)\b)")  # "for four people" run together
+# "for N" run together: "42 people" is for 2 (no phone booking is for 41 to 49), "before people" for four.
+_RUN_TOGETHER = (
+    (re.compile(r"\b4(?P<n>[1-9]) (?:people|persons|guests)\b"), lambda m: f"for {m['n']} people"),
+    (re.compile(r"\bbefore(?=,? (?:people|persons|guests)\b)"), lambda m: "for four"),
+)
 _OCLOCK = re.compile(r"\b(?P<n>\d{1,2}|" + "|".join(NUMBERS) + r")\s+(?:this|a|the|of|o|oh|uh)?\s*(?:clock|lock|rock|clark|clog|glock)\b", re.I)
 
 
@@ -81,10 +84,10 @@ def repair_party_size(text: str, *, bare: bool = False) -> str | None:
     """ "That's for tree people" -> "That's for three people", "42 people" -> "for 2 people" ("for two" run
     together), "before people" -> "for four people"; a lone word ("tree") only when the bot asked for the party size (``bare``)."""
     lowered = text.lower()
-    if run_together := _FOR_N.search(lowered):
-        return lowered[: run_together.start()] + f"for {run_together['n']} people" + lowered[run_together.end() :]
-    if run_together := _BEFORE.search(lowered):
-        return lowered[: run_together.start()] + "for four" + lowered[run_together.end() :]
+    for pattern, spelled in _RUN_TOGETHER:
+        mended, found = pattern.subn(spelled, lowered, count=1)
+        if found:
+            return mended
     for m in _HEADCOUNT_CONTEXT.finditer(lowered):
         group = "word" if m["word"] else "bare"
         if group == "bare" and not bare:
