@@ -45,6 +45,25 @@ async def test_with_twilio_frames_the_states_are_pipecats_own():
     assert await states(InlineSileroVADAnalyzer, YES, 20) == await states(SileroVADAnalyzer, YES, 20)
 
 
+async def test_calls_sharing_the_model_keep_their_own_state():
+    """Two calls' analyzers, fed frame by frame in turn, each see what they would see alone."""
+    other = np.concatenate([load_phone_audio(PROJECT / "recordings/full-slot/01-request.wav"), SECOND])
+    alone = [await states(InlineSileroVADAnalyzer, pcm, 20) for pcm in (YES, other)]
+    analyzers = [InlineSileroVADAnalyzer(params=VADParams()) for _ in alone]
+    assert analyzers[0]._model.session is analyzers[1]._model.session
+    step = PHONE_RATE * 20 // 1000 * 2
+    audios = [YES.tobytes(), other.tobytes()]
+    together: list[list[VADState]] = [[], []]
+    for analyzer in analyzers:
+        analyzer.set_sample_rate(PHONE_RATE)
+    for i in range(0, max(map(len, audios)), step):
+        for seen, analyzer, audio in zip(together, analyzers, audios):
+            if i < len(audio):
+                seen.append(await analyzer.analyze_audio(audio[i : i + step]))
+    assert together == alone
+    assert VADState.SPEAKING in alone[1]
+
+
 class Watcher(BaseObserver):
     def __init__(self):
         super().__init__()

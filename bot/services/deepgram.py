@@ -5,26 +5,41 @@ default: on Deepgram's sockets it cost about 6% of the server's CPU at ten
 calls (py-spy, ``python -m bot load``) for nothing. Pipecat's TTS opens its
 socket itself and takes connect options; the STT's socket is opened inside
 the Deepgram SDK, which has no option for it, so its connect function gets
-the setting once here.
+the setting once here. The STT's SDK client is built on the worker's one HTTP
+client (bot/services/http_client.py) rather than a new one per call.
 """
 
 import functools
 import time
 from dataclasses import dataclass
 
+import httpx
+from deepgram import AsyncDeepgramClient
 from deepgram.listen.v1 import client as _listen_client
 from deepgram.listen.v1.types import ListenV1Results
 from pipecat.frames.frames import ErrorFrame, SystemFrame
+from pipecat.services.deepgram import stt as _pipecat_stt
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
 
 from bot.services.errors import GiveUpOnError
 from bot.services.first_clause import FirstClauseTextAggregator
+from bot.services.http_client import per_event_loop
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
     _listen_client.websockets_client_connect = functools.partial(
         _listen_client.websockets_client_connect, compression=None
     )
+
+
+def _client_on_the_shared_http_client(**kwargs) -> AsyncDeepgramClient:
+    # The STT builds its SDK client inside its __init__; this one has the worker's HTTP client
+    # (bot/services/http_client.py) with the SDK's own defaults, instead of a new one per call.
+    http = per_event_loop("deepgram", lambda: httpx.AsyncClient(timeout=60, follow_redirects=True))
+    return AsyncDeepgramClient(httpx_client=http, **kwargs)
+
+
+_pipecat_stt.AsyncDeepgramClient = _client_on_the_shared_http_client
 
 
 class UncompressedDeepgramTTSService(DeepgramTTSService):

@@ -20,18 +20,38 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from pipecat.frames.frames import Frame, LLMTextFrame
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM
 from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.utils.http import connection_limits
 
 from bot.dialogue.engine import bot_line
 from bot.services.errors import GiveUpOnError, LLMTurnFailed
+from bot.services.http_client import per_event_loop
+
+
+def _http_client() -> DefaultAsyncHttpxClient:
+    # Pipecat's own pool limits for its OpenAI client: many streams at once, connections kept.
+    limits = connection_limits(max_keepalive_connections=100, max_connections=1000, keepalive_expiry=None)
+    return DefaultAsyncHttpxClient(limits=limits)
 
 
 class FlowOpenAILLMService(OpenAILLMService):
-    """OpenAI that speaks the flow's fixed lines itself and is asked only on the caller's move."""
+    """OpenAI that speaks the flow's fixed lines itself and is asked only on the caller's move, over
+    the worker's one HTTP client (bot/services/http_client.py)."""
+
+    def create_client(self, api_key=None, base_url=None, organization=None, project=None, default_headers=None, **kwargs):
+        return AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            organization=organization,
+            project=project,
+            http_client=per_event_loop("openai", _http_client),
+            default_headers=default_headers,
+        )
 
     async def _process_context(self, context: LLMContext):
         if line := bot_line([m for m in context.get_messages() if isinstance(m, dict)]):
