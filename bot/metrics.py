@@ -1,7 +1,12 @@
 """The line's Prometheus metrics: per-stage and voice-to-voice latency, calls, bookings, errors.
 
 One registry per process (``METRICS``), served by ``GET /metrics`` in the
-Prometheus text format. Latency figures come from
+Prometheus text format. Under ``serve``'s supervisor (bot/serving/supervisor.py)
+the figures are the host's, whichever worker answers the scrape: each worker
+writes its values to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's
+multiprocess mode, as under gunicorn) and a scrape adds up every worker's,
+those of workers that died since included, so a restarted worker's counters
+never go back to 0. Latency figures come from
 :class:`processors.latency.LatencyRecorder`, one observation per caller turn;
 calls and bookings from the server and the call pipeline; errors from the
 ``ErrorFrame``\\ s the pipeline's services push, counted by the stage that
@@ -10,7 +15,10 @@ pushed them.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from functools import partial
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +29,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# prometheus-client's own setting: set by the supervisor for its workers, read as the library loads.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# The supervisor's start, written in that directory: the host's counters count from then.
+SERVING_SINCE_FILE = "serving_since"
 
 # Per-stage buckets reach from a frame hop (a few ms) to a stalled engine.
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0)
@@ -46,7 +60,7 @@ class BotMetrics:
             "Caller stopped speaking -> the bot's first audio frame sent to Twilio, per caller turn.",
             buckets=VOICE_TO_VOICE_BUCKETS,
         )
-        self.active_calls = gauge("bot_active_calls", "Calls in progress.")
+        self.active_calls = gauge("bot_active_calls", "Calls in progress.", multiprocess_mode="livesum")
         self.calls = counter("bot_calls", "Calls answered.")
         self.calls_ended = counter(
             "bot_calls_ended", "Calls ended, by outcome (booked, or the flow node the call stopped at).", ["outcome"]
@@ -65,7 +79,8 @@ class BotMetrics:
         # Restarts (bot/serving/drain.py) and the store (bot/booking/store.py): what the alert rules in
         # deploy/prometheus/alerts.yml watch besides latency, errors, fallbacks and turned-away calls.
         self.draining = gauge(
-            "bot_draining", "1 while this process drains for a restart (not ready, finishing its calls), else 0."
+            "bot_draining", "1 while this server drains for a restart (not ready, finishing its calls), else 0.",
+            multiprocess_mode="livemax",
         )
         self.calls_handed_over = counter(
             "bot_calls_handed_over", "Calls still going when a drain's time was up, checkpointed and handed to"
@@ -105,9 +120,28 @@ class BotMetrics:
     def error(self, stage: str) -> None:
         self.errors.labels(stage=stage).inc()
 
+    def host_registry(self) -> CollectorRegistry:
+        """What a scrape reads: every worker's figures added up under the supervisor, else this process's
+        (with its memory and CPU, which the multiprocess mode does not add up)."""
+        if not (directory := os.environ.get(MULTIPROCESS_DIR)):
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return registry
+
+    def counting_since(self) -> dt.datetime | None:
+        """When the figures started counting: the supervisor's start, else this process's."""
+        if directory := os.environ.get(MULTIPROCESS_DIR):
+            since = Path(directory, SERVING_SINCE_FILE)
+            return dt.datetime.fromtimestamp(float(since.read_text())) if since.exists() else None
+        for family in self.registry.collect():
+            if family.name == "process_start_time_seconds" and family.samples:
+                return dt.datetime.fromtimestamp(family.samples[0].value)
+        return None
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.host_registry()), CONTENT_TYPE_LATEST
 
 
 METRICS = BotMetrics()

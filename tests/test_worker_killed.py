@@ -6,7 +6,8 @@ worker). Once a call has heard its request read back, the worker carrying the mo
 SIGKILL: no drain, no checkpoint at the close, no hand-over. Twilio follows the TwiML's ``<Redirect>``;
 the webhook and the new stream reach whichever worker accepts them, which finds the call's worker dead
 (bot/serving/host_line.py) and resumes the call from its last checkpoint. The supervisor starts the dead
-worker again, and the host's count of calls holds nothing of it.
+worker again, and the host's count of calls holds nothing of it. ``/metrics`` is the host's too: every
+worker's figures, the dead one's included, whichever worker answers the scrape.
 """
 
 import asyncio
@@ -18,6 +19,7 @@ import sys
 
 import aiohttp
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.measure.load import personalised
 from bot.replay.runner import free_port
@@ -49,6 +51,17 @@ def one_heard_its_readback(db, call_sids: list[str]) -> bool:
 async def health(base: str) -> dict:
     async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as answer:
         return await answer.json()
+
+
+async def host_metrics(base: str) -> dict[str, float]:
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as answer:
+        text = await answer.text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in ("bot_calls_total", "bot_active_calls")
+    }
 
 
 async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on_another(tmp_path):
@@ -100,6 +113,7 @@ async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on
         assert {w.environ().get("BOT_DASHBOARD_SECRET") for w in psutil.Process(supervisor.pid).children()} == {dashboard_key}
         async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as ready:
             readiness = await ready.json()
+        scrapes = [await host_metrics(base) for _ in range(8)]  # reaching either worker
     finally:
         for task in tasks:
             task.cancel()
@@ -124,4 +138,8 @@ async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on
     assert "the line is back; resuming at" in everything  # from a checkpoint, not started over
     # Nothing of the dead worker's is left on the host's line: no call in progress, every place free.
     assert after["active_calls"] == 0 and readiness["calls"] == f"0/{MAX_CALLS}", (after, readiness)
+    # The same figures whichever worker answers: each call's stream counted, and a moved call's first
+    # stream on the killed worker too (that worker's own count died with it); none left in progress.
+    assert all(scrape == scrapes[0] for scrape in scrapes), scrapes
+    assert scrapes[0]["bot_calls_total"] >= CALLS + len(moved) and scrapes[0]["bot_active_calls"] == 0, scrapes
     assert supervisor.returncode == 0, logs()

@@ -375,22 +375,15 @@ def message(store: BookingStore, message_id: int) -> dict[str, Any] | None:
 
 
 def metric_totals(name: str, metrics: BotMetrics = METRICS) -> dict[str, float]:
-    """A counter's totals since this process started, by its label's value (``""`` without labels)."""
+    """A counter's totals since the server started, by its label's value (``""`` without labels)."""
     totals: dict[str, float] = {}
-    for family in metrics.registry.collect():
+    for family in metrics.host_registry().collect():
         if family.name == name:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     label = ",".join(sample.labels.values())
                     totals[label] = totals.get(label, 0) + sample.value
     return totals
-
-
-def process_started(metrics: BotMetrics = METRICS) -> dt.datetime | None:
-    for family in metrics.registry.collect():
-        if family.name == "process_start_time_seconds" and family.samples:
-            return dt.datetime.fromtimestamp(family.samples[0].value)
-    return None
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -475,5 +468,5 @@ def line_figures(
         "turned_away": sum(turned_away.values()),
         "turned_away_by": turned_away,
         "errors": metric_totals("bot_errors", metrics),
-        "since_process_start": process_started(metrics),
+        "since_process_start": metrics.counting_since(),
     }

@@ -14,7 +14,8 @@ process, the supervisor, does no call work:
   Silero: seconds), so no call waits on a worker that is still starting;
 - the calls of the host, ``BOT_MAX_CALLS``, ``/healthz`` and ``/readyz`` are the
   host's, whichever worker answers (bot/serving/host_line.py), and so is a
-  dashboard login (one key signs the sessions of every worker);
+  dashboard login (one key signs the sessions of every worker), and ``/metrics``
+  (every worker's figures added up, bot/metrics.py);
 - a worker that dies is started again (after 1 s, longer if it keeps dying); its
   calls resume on the others when Twilio comes back (server.py);
 - SIGTERM and SIGINT are passed to every worker, which drain as one server would
@@ -38,7 +39,9 @@ from pathlib import Path
 from types import FrameType
 
 from loguru import logger
+from prometheus_client import multiprocess
 
+from bot.metrics import MULTIPROCESS_DIR, SERVING_SINCE_FILE
 from bot.settings import Settings
 
 POLL_SECS = 0.2
@@ -93,8 +96,15 @@ class Supervisor:
         except OSError as e:
             logger.error(f"BOT_PORT: cannot listen on {self.settings.host}:{self.settings.port}: {e.strerror}")
             return CONFIG_ERROR
-        with tempfile.TemporaryDirectory(prefix="bot-line-") as own_dir:
+        with (
+            tempfile.TemporaryDirectory(prefix="bot-line-") as own_dir,
+            tempfile.TemporaryDirectory(prefix="bot-metrics-") as metrics_dir,
+        ):
             line_dir = self.settings.line_dir or Path(own_dir)
+            # The host's metrics (bot/metrics.py): each worker's figures in files here, added up at a scrape.
+            Path(metrics_dir, SERVING_SINCE_FILE).write_text(str(time.time()))
+            self._metrics_dir = metrics_dir
+            self._worker_env = self._worker_env | {MULTIPROCESS_DIR: metrics_dir}
             before = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
             logger.info(
                 f"Serving on {self.settings.host}:{self.settings.port} with {len(self.workers)} worker processes"
@@ -130,6 +140,7 @@ class Supervisor:
             for worker in self.workers:
                 if worker.process is not None and (code := worker.process.poll()) is not None:
                     worker.exit_codes.append(code)
+                    multiprocess.mark_process_dead(worker.process.pid, self._metrics_dir)  # its calls in progress
                     worker.process = None
                     if not stopping:
                         failed |= self._died(worker, code)
