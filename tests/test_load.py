@@ -116,3 +116,33 @@ def test_a_server_at_max_calls_turns_the_next_caller_away_and_the_load_says_so(t
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert done.returncode == 0, report.get("failed")
     assert (report["calls_made"], report["ok"], report["turned_away"], report["failed"]) == (2, 1, 1, [])
+
+
+def _voiced(ms: int):
+    import numpy as np
+
+    t = np.arange(8 * ms) / 8000
+    return (3000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+def _heard(arrivals: list[tuple[float, int]], clear_at: float | None = None):
+    """What a caller hears of voiced media messages arriving at (seconds, milliseconds of audio)."""
+    from bot.replay.caller import TwilioCaller
+
+    caller = TwilioCaller("ws://127.0.0.1:9/twilio/media")
+    for at, ms in arrivals:
+        if clear_at is not None and at > clear_at >= caller.bot.last_frame:
+            caller.bot.last_frame_voiced, caller.bot.heard_until = False, clear_at
+        caller._heard(at, _voiced(ms))
+    return [round(gap, 3) for gap in caller.bot.gaps], [round(late, 3) for late in caller.bot.late_messages]
+
+
+def test_a_late_message_is_a_gap_only_when_twilios_queue_ran_dry():
+    # Sent at twice real time, 40 ms chunks build a queue: one message 100 ms late is not heard.
+    ahead = [(0.02 * n, 40) for n in range(10)] + [(0.18 + 0.1, 40), (0.30, 40)]
+    assert _heard(ahead) == ([], [0.1])
+    # Sent in real time there is no queue: the same lateness is heard, for as long as it lasted.
+    just_in_time = [(0.04 * n, 40) for n in range(10)] + [(0.36 + 0.12, 40)]
+    assert _heard(just_in_time) == ([0.08], [0.12])  # silent from the end of the last chunk
+    # Cut off on purpose (Twilio's "clear" empties its queue): the silence after it is no gap.
+    assert _heard([(0.04 * n, 40) for n in range(5)] + [(0.5, 40)], clear_at=0.17) == ([], [])

@@ -71,7 +71,8 @@ class CallOutcome:
     started_s: float  # since the load began
     ended_s: float
     latencies_ms: list[float | None]
-    gaps_over_60ms: int
+    gaps_over_60ms: int  # silences the caller heard mid-word (Twilio's queue ran dry)
+    late_messages_over_60ms: int = 0  # pauses between media messages mid-word, heard or not
     error: str | None = None
     turned_away: bool = False  # the server was at BOT_MAX_CALLS: not answered, by design
 
@@ -264,9 +265,9 @@ async def _caller(
         try:
             result = await replay_scenario(scenario, media_url, report, on_latency=on_latency, call_sid=call_sid)
             ok, error, latencies, gaps = result.expect_met, result.error, result.caller_latency_ms, result.audio_gaps_ms
-            turned_away = result.turned_away
+            late, turned_away = result.late_audio_ms, result.turned_away
         except Exception as e:  # one broken call is a failed call, not a broken load
-            ok, error, latencies, gaps = False, f"{type(e).__name__}: {e}", [], []
+            ok, error, latencies, gaps, late = False, f"{type(e).__name__}: {e}", [], [], []
         finally:
             run.active -= 1
         run.outcomes.append(
@@ -279,6 +280,7 @@ async def _caller(
                 ended_s=round(time.monotonic() - began, 2),
                 latencies_ms=latencies,
                 gaps_over_60ms=len(gaps),
+                late_messages_over_60ms=len(late),
                 error=error,
                 turned_away=turned_away,
             )
@@ -378,6 +380,7 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
         "voice_to_voice_ms": {k: voice.get(k) for k in ("p50", "p95", "max")},
         "gaps_over_60ms": sum(o.gaps_over_60ms for o in run.outcomes),
         "calls_with_gaps": sum(o.gaps_over_60ms > 0 for o in run.outcomes),
+        "late_messages_over_60ms": sum(o.late_messages_over_60ms for o in run.outcomes),
         "cpu_percent": _mean(cpu),
         "cpu_percent_at_peak": _mean(busy),
         "worker_cpu_percent": _per_worker_means(run.samples),
@@ -460,7 +463,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  turned away (full)    {summary['turned_away']} (BOT_MAX_CALLS)")
     print(f"  voice-to-voice        p50 {v['p50']} ms, p95 {v['p95']} ms, max {v['max']} ms")
     print(f"  unanswered turns      {summary['unanswered_turns']}")
-    print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls)")
+    print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls), "
+          f"heard by the caller; {summary['late_messages_over_60ms']} media messages that late, Twilio's queue covering the rest")
     print(f"  server CPU            mean {summary['cpu_percent']}%, at peak {summary['cpu_percent_at_peak']}% (100% = one core)")
     print(f"  per worker            mean {summary['worker_cpu_percent']}%, at peak {summary['worker_cpu_percent_at_peak']}% "
           f"({summary['workers']} workers)")

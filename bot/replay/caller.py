@@ -33,13 +33,15 @@ from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bot.audio import FRAME_SAMPLES, decode_mulaw, encode_mulaw, rms
+from bot.audio import FRAME_SAMPLES, PHONE_RATE, decode_mulaw, encode_mulaw, rms
 from bot.telephony.media_stream import TRY_AGAIN_LATER
 
 FRAME_SECS = 0.02
 SPEECH_RMS = 300.0  # int16 RMS above which a 20 ms frame is speech
-# A pause this long in the bot's media while it is mid-word is a stutter the
-# caller hears (Twilio plays what arrives; it has nothing to fill a gap with).
+# Silence this long while the bot is mid-word is a stutter the caller hears. Twilio
+# queues the media it is sent and plays it in order, so it is heard when its
+# queue runs dry, not when one message is late: Pipecat sends at twice real time
+# and gets ahead of the play-out wherever its audio source allows.
 AUDIO_GAP_SECS = 0.06
 # Quiet this long after the bot spoke means its turn is over: the caller may talk.
 TURN_QUIET_SECS = 1.2
@@ -60,9 +62,12 @@ class BotAudio:
     last_voice: float = 0.0
     frames: int = 0
     clears: int = 0
-    gaps: list[float] = field(default_factory=list)  # seconds of each pause over AUDIO_GAP_SECS mid-speech
+    gaps: list[float] = field(default_factory=list)  # seconds heard of each silence over AUDIO_GAP_SECS mid-speech
+    # Pauses over AUDIO_GAP_SECS between two media messages mid-speech, heard or covered by Twilio's queue.
+    late_messages: list[float] = field(default_factory=list)
     last_frame: float = 0.0
     last_frame_voiced: bool = False
+    heard_until: float = 0.0  # when Twilio would finish playing the media that has arrived
 
 
 class TwilioCaller:
@@ -195,9 +200,10 @@ class TwilioCaller:
             async for raw in self._ws:
                 message = json.loads(raw)
                 event = message.get("event")
-                if event == "clear":  # the bot was cut off on purpose: not a gap
+                if event == "clear":  # the bot was cut off on purpose: not a gap; Twilio empties its queue
                     self.bot.clears += 1
                     self.bot.last_frame_voiced = False
+                    self.bot.heard_until = time.monotonic()
                 elif event == "media":
                     self._heard(time.monotonic(), decode_mulaw(base64.b64decode(message["media"]["payload"])))
         except ConnectionClosed:
@@ -209,9 +215,13 @@ class TwilioCaller:
     def _heard(self, now: float, pcm: np.ndarray) -> None:
         bot = self.bot
         voiced = rms(pcm) >= SPEECH_RMS
-        # A gap is a pause after voiced audio and shorter than a turn's end (by then the caller talks).
-        if bot.last_frame_voiced and AUDIO_GAP_SECS < now - bot.last_frame < TURN_QUIET_SECS:
-            bot.gaps.append(now - bot.last_frame)
+        # A gap is a silence after voiced audio and shorter than a turn's end (by then the caller talks).
+        if bot.last_frame_voiced and now - bot.last_frame < TURN_QUIET_SECS:
+            if now - bot.last_frame > AUDIO_GAP_SECS:
+                bot.late_messages.append(now - bot.last_frame)
+            if now - bot.heard_until > AUDIO_GAP_SECS:
+                bot.gaps.append(now - bot.heard_until)
+        bot.heard_until = max(now, bot.heard_until) + len(pcm) / PHONE_RATE
         bot.frames += 1
         bot.last_frame, bot.last_frame_voiced = now, voiced
         if voiced:
