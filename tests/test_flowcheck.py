@@ -124,6 +124,13 @@ def test_missing_say_line():
     assert "no 'Say: \"...\"' line" in problem.message
 
 
+def test_an_again_line_that_repeats_is_a_warning():
+    (problem,) = check_flow(FIXTURES / "repeated_again.yaml")
+    assert problem.severity == "warning"
+    assert problem.line == line_of("repeated_again.yaml", "# expect: repeated Again line")
+    assert "'How many people will be joining?'" in problem.message and "same words" in problem.message
+
+
 def test_a_system_task_message_is_a_second_system_prompt():
     # The role message is already the LLM's system instruction: a task message of role system beside it is
     # what made Pipecat warn "Both system_instruction and an initial system message" on every request.

@@ -1,9 +1,12 @@
 """The dialogue engine's choice of tool call, on the real flow's tools and JSON schemas."""
 
+import json
+
 import pytest
 from pipecat.flows import Flow, FlowConfig
 
 from bot.booking import tools
+from bot.dialogue.engine import bot_line, next_move
 from bot.dialogue.understanding import ToolCall, choose_tool_call
 from tests.conftest import NOW, PROJECT
 
@@ -97,3 +100,52 @@ def test_the_whole_job(node, said, call):
 
 def test_asking_for_a_person_beats_a_misheard_goodbye():
     assert choose("Bye, can I speak to a manager? Please.", "greeting") == ToolCall("ask_for_human", {})
+
+
+# Asking again when nothing fits: the flow's words, never the same twice in a row
+
+
+def _misheard_twice(flow: Flow, node: str, expecting: str | None = None) -> tuple[str, list[str]]:
+    """The node's arrival line and the engine's replies to two caller turns nothing fits there."""
+    role = flow.initial_node["role_message"]
+    arrived = [{"role": "tool", "content": json.dumps({"expecting": expecting})}] if expecting else []
+    messages = [{"role": "system", "content": role}, *arrived, *flow.node(node)["task_messages"]]
+    arrival = bot_line(messages)
+    messages.append({"role": "assistant", "content": arrival})
+    replies = []
+    for said in ("purple elephant", "banana split"):
+        messages.append({"role": "user", "content": said})
+        move = next_move(messages, flow.node(node)["functions"] + flow.global_functions, today=NOW.date(), instruction=role)
+        assert move.call is None, move
+        replies.append(move.say)
+        messages.append({"role": "assistant", "content": move.say})
+    return arrival, replies
+
+
+@pytest.mark.parametrize("flow_file", ["booking.yaml", "salon.yaml"])
+def test_a_caller_misheard_twice_at_the_greeting_is_helped_in_other_words_never_greeted_again(flow_file):
+    flow = Flow(FlowConfig.from_file(PROJECT / "flows" / flow_file), handlers=tools)
+    greeting, (first, second) = _misheard_twice(flow, "greeting")
+    assert first != second
+    for reply in (first, second):
+        assert greeting not in reply and "calling" not in reply and "anything else" not in reply.lower(), reply
+    assert "for example" in first  # the first helps the caller say what they need
+
+
+def test_a_node_with_one_again_line_asks_with_it_then_with_its_say_line_as_before():
+    say, (first, second) = _misheard_twice(FLOW, "ask_party_size", expecting="party_size")
+    assert say == "Of course. How many people will be joining?"
+    assert first == "Sorry, I didn't catch that. How many people is the booking for? You can say a number, like two or four."
+    assert second == f"Sorry, I didn't catch that. {say}"
+
+
+def test_several_again_lines_are_used_in_turn_and_after_an_answer_the_last():
+    asks = {"role": "developer", "content": 'Ask. Say: "Which day?" Again: "One?" Again: "Two?" Again: "Three?"'}
+    messages, replies = [asks, {"role": "assistant", "content": "Which day?"}], []
+    for _ in range(4):
+        messages.append({"role": "user", "content": "purple elephant"})
+        replies.append(next_move(messages, [], today=NOW.date(), instruction=None).say)
+        messages.append({"role": "assistant", "content": replies[-1]})
+    assert replies == [f"Sorry, I didn't catch that. {n}?" for n in ("One", "Two", "Three", "One")]
+    answered = [asks, {"role": "assistant", "content": "Which day?"}, {"role": "tool", "content": '{"answer": "We open at noon."}'}]
+    assert bot_line(answered) == "We open at noon. Three?"

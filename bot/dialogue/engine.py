@@ -80,25 +80,22 @@ def next_move(
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
     if failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
-        reply = f"{_reprompt(instruction)} {_again_line(messages)}"
-        if reply == _last_said(messages):  # never the same words twice in a row
-            reply = f"{_reprompt(instruction)} {_node_line(messages)}"
-        return Move(say=reply)
+        return Move(say=_ask_again(messages, _reprompt(instruction)))
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
 
 
 def bot_line(messages: list[dict[str, Any]]) -> str | None:
     """What the bot says on its own move (no caller words pending), from the flow alone: the node's
-    ``Say:`` line, its ``Again:`` line when that was just said, or the answer to a question and the
-    ``Again:`` line. None when it is the caller's move; "" when the node has no line."""
+    ``Say:`` line, its next ``Again:`` line when that was just said, or the answer to a question and the
+    last ``Again:`` line. None when it is the caller's move; "" when the node has no line."""
     if _pending_caller_words(messages) is not None:
         return None
     if (answer := _answer_given(messages)) is not None:
-        return f"{answer} {_again_line(messages)}"
+        return f"{answer} {_after_an_answer(messages)}"
     line = _node_line(messages)
     # Back at the same question (the caller gave something else): asked again in other words.
-    return _again_line(messages) if line and line == _last_said(messages) else line
+    return _ask_again(messages) if line and line == _last_said(messages) else line
 
 
 def _last_said(messages: list[dict[str, Any]]) -> str | None:
@@ -147,9 +144,35 @@ def _node_line(messages: list[dict[str, Any]]) -> str:
     return _newest_line(messages, SAY_LINE) or ""
 
 
-def _again_line(messages: list[dict[str, Any]]) -> str:
-    """How the node asks again (its ``Again:`` line), so a question is never repeated word for word."""
-    return _newest_line(messages, AGAIN_LINE) or _node_line(messages)
+def _again_lines(messages: list[dict[str, Any]]) -> list[str]:
+    """The ``Again:`` lines of the newest task message that has any, in the order written."""
+    for message in reversed(messages):
+        if message.get("role") in ("system", "developer") and (found := AGAIN_LINE.findall(_text_of(message))):
+            return list(dict.fromkeys(found))
+    return []
+
+
+def _ways_to_ask_again(messages: list[dict[str, Any]]) -> list[str]:
+    """How the node asks again after a caller turn it did not understand, in turn: its ``Again:`` lines.
+    A node with one alternates it with its ``Say:`` line; a node with none repeats its ``Say:`` line."""
+    again = _again_lines(messages)
+    return again if len(again) >= 2 else list(dict.fromkeys([*again, _node_line(messages)]))
+
+
+def _after_an_answer(messages: list[dict[str, Any]]) -> str:
+    """How the node asks its question again once a caller's question is answered: its last ``Again:`` line
+    (the first ones help a caller who was not understood)."""
+    return (_again_lines(messages) or [_node_line(messages)])[-1]
+
+
+def _ask_again(messages: list[dict[str, Any]], lead: str = "") -> str:
+    """``lead`` and the node's way of asking again after the one last said (the first when none of them
+    was), so a question is never repeated word for word."""
+    replies = [f"{lead} {way}".strip() for way in _ways_to_ask_again(messages)]
+    last = _last_said(messages) or ""
+    # A reply may have been said with more after it (the keypad offer): it still counts as said.
+    said = [i for i, reply in enumerate(replies) if last == reply or last.startswith(f"{reply} ")]
+    return replies[(said[-1] + 1) % len(replies) if said else 0]
 
 
 def _tool_result(message: dict[str, Any]) -> dict[str, Any] | None:

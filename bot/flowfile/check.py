@@ -14,7 +14,8 @@ this module finds every problem at once and points each one at its line:
   ``initial_node``, and every node has a way out (a function that transitions,
   or an ``end_conversation`` action);
 - every node's task messages have the ``Say: "..."`` line the offline
-  dialogue engine speaks;
+  dialogue engine speaks, and its ``Again: "..."`` lines differ from each other
+  and from it (a warning: the engine would ask again in the same words);
 - the business file beside it (``flows/<flow>.business.yaml``), facts included
   (:mod:`bot.flowfile.business_check`);
 - every ``{{ placeholder }}`` is a state key the call starts with
@@ -46,6 +47,7 @@ from bot.flowfile.problems import Problem, Severity
 from bot.flowfile.syntax import (
     END_CONVERSATION,
     PLACEHOLDER,
+    again_lines,
     entries,
     function_targets,
     is_ending,
@@ -83,6 +85,7 @@ class _Checker:
         if schema_ok:  # on a malformed graph these would mostly echo the schema's findings
             self._check_reachability()
         self._check_say_lines()
+        self._check_again_lines()
         self._check_task_roles()
         self._check_placeholders()
         return self.problems
@@ -469,6 +472,18 @@ class _Checker:
                     self.pos.line(["nodes", name, "task_messages"], at_key=True),
                     f"node '{name}' has no 'Say: \"...\"' line in its task messages: "
                     "the offline dialogue engine would say nothing there",
+                )
+
+    def _check_again_lines(self) -> None:
+        for name, node in self._nodes().items():
+            again, say = again_lines(node), say_line(node)
+            repeated = [line for i, line in enumerate(again) if line == say or line in again[:i]]
+            if repeated:
+                self.add(
+                    self.pos.line(["nodes", name, "task_messages"], at_key=True),
+                    f"node '{name}' has an 'Again: \"...\"' line that repeats its Say line or another "
+                    f"Again line ({repeated[0]!r}): the offline dialogue engine would ask again in the same words",
+                    "warning",
                 )
 
     def _check_task_roles(self) -> None:

@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-# What the offline dialogue engine says at a node, and how it asks again there.
+# What the offline dialogue engine says at a node, and how it asks again there (one or more
+# ``Again:`` lines, used in turn).
 SAY_LINE = re.compile(r'\bSay:\s*"([^"]+)"')
 AGAIN_LINE = re.compile(r'\bAgain:\s*"([^"]+)"')
 # Pipecat's placeholder pattern (pipecat/flows/manager.py ``_PLACEHOLDER``).
@@ -61,3 +62,12 @@ def say_line(node: dict[str, Any]) -> str | None:
         if isinstance(message.get("content"), str):
             found += SAY_LINE.findall(message["content"])
     return found[-1] if found else None
+
+
+def again_lines(node: dict[str, Any]) -> list[str]:
+    """The ``Again: "..."`` lines of a node's task messages, in the order the offline engine uses them."""
+    found: list[str] = []
+    for _, message in entries(node.get("task_messages")):
+        if isinstance(message.get("content"), str):
+            found += AGAIN_LINE.findall(message["content"])
+    return found
