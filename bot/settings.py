@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     stt_early: bool = Field(True, validation_alias="BOT_STT_EARLY")
     tts_first_clause: bool = Field(True, validation_alias="BOT_TTS_FIRST_CLAUSE")
     tts_cache: bool = Field(True, validation_alias="BOT_TTS_CACHE")
+    # Where the fixed phrases' audio is kept as files for the host's workers and its next start
+    # (bot/services/piper_tts.py; unset: `serve` keeps them for its own workers, until it stops).
+    tts_cache_dir: Path | None = Field(None, validation_alias="BOT_TTS_CACHE_DIR")
     # A cloud LLM asked on the caller's final transcript, during the speech timeout (bot/call/early_start.py).
     llm_early_start: bool = Field(True, validation_alias="BOT_LLM_EARLY_START")
     # With Deepgram and an early start, the VAD calls the speech over after this pause (asking Deepgram

@@ -245,6 +245,50 @@ def test_the_speech_cache_keeps_the_flows_fixed_lines_and_drops_the_oldest():
     assert cache.get("x" * 500) is None
 
 
+def test_a_hosts_workers_render_each_fixed_phrase_once_and_a_restart_reads_them(tmp_path):
+    import subprocess
+    import sys
+
+    from bot.services.piper_tts import bundled_voice_path, shared_cache, warm_up
+
+    phrases = ["What day would you like to come in?", "And what time would you like?"]
+    # Another process (a worker) renders them into the shared files ...
+    script = f"from bot.services.piper_tts import warm_up; print(warm_up({phrases!r}, shared_dir={str(tmp_path)!r}))"
+    rendered = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert rendered.stdout.strip() == "2"
+    # ... this one (the next worker, or the next start) only reads them.
+    shared_cache.cache_clear()
+    assert warm_up(phrases, shared_dir=tmp_path) == 0
+    cache = shared_cache(str(bundled_voice_path()))
+    assert all(len(cache.get(p) or b"") > 16000 for p in phrases)  # each over half a second of speech
+    assert warm_up(["Is there anything else I can help with?"], shared_dir=tmp_path) == 1
+
+
+def test_two_workers_asking_for_the_same_phrase_at_once_make_it_once(tmp_path):
+    import threading
+    import time
+
+    from bot.services.piper_tts import SpeechFiles, bundled_voice_path
+
+    made = []
+
+    def make() -> bytes:
+        made.append(1)
+        time.sleep(0.3)
+        return b"audio"
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(SpeechFiles(tmp_path, bundled_voice_path()).get_or_make("Hi.", make)))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and sorted(results) == [(b"audio", False), (b"audio", False), (b"audio", True)]
+
+
 @pytest.fixture(scope="module")
 def phone_turn():
     import numpy as np

@@ -123,7 +123,7 @@ def warm_up_tts(settings: Settings) -> int:
     """Synthesize :func:`fixed_phrases` into the embedded TTS's cache (blocking); how many were new."""
     from bot.services.piper_tts import warm_up
 
-    return warm_up(fixed_phrases(settings))
+    return warm_up(fixed_phrases(settings), shared_dir=settings.tts_cache_dir)
 
 
 def _local(settings: Settings, job: str) -> Settings:

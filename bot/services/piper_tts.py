@@ -13,16 +13,25 @@ Most of what the bot says is the flow's fixed lines ("What day would you like
 to come in?"), so the audio of short texts is kept in one cache per process
 (least recently used out first); ``warm_up`` fills it from the flow file
 before the line takes calls (``python -m bot serve`` does, in the background).
+That is about 170 phrases and a minute of a core's work, which every worker of
+a host would do at once as the line opens: so the audio is also kept as files
+in a directory the host's workers share (``BOT_TTS_CACHE_DIR``), where one
+worker renders each phrase under a lock while the others wait for it and read
+it, and a restart only reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
+import hashlib
+import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,15 +140,53 @@ def synthesize(voice: PiperVoice, text: str) -> bytes:
     return b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
 
 
-def warm_up(texts: list[str], voice_path: Path | None = None) -> int:
-    """Synthesize ``texts`` into the process's cache (blocking); return how many were new."""
-    path = str(voice_path or bundled_voice_path())
-    voice, cache = shared_voice(path), shared_cache(path)
+class SpeechFiles:
+    """Synthesized audio of fixed phrases as files, for every process of a host (and the next ones)."""
+
+    def __init__(self, directory: Path, voice_path: Path):
+        stat = voice_path.stat()  # another voice, or the same file changed, is another set of files
+        voice = hashlib.sha256(f"{voice_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+        self.directory = Path(directory) / voice[:16]
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, text: str) -> Path:
+        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.pcm"
+
+    def read(self, text: str) -> bytes | None:
+        with contextlib.suppress(FileNotFoundError):
+            return self._path(text).read_bytes() or None
+        return None
+
+    def get_or_make(self, text: str, make: Callable[[], bytes]) -> tuple[bytes, bool]:
+        """The phrase's audio, and whether this process made it: one process makes it, under a lock
+        (dropped by the kernel if it dies), and any other waits for the file."""
+        if (audio := self.read(text)) is not None:
+            return audio, False
+        with self._path(text).with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (audio := self.read(text)) is not None:
+                return audio, False
+            audio = make()
+            temporary = self._path(text).with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(audio)
+            temporary.replace(self._path(text))  # whole or not at all
+            return audio, True
+
+
+def warm_up(texts: list[str], voice_path: Path | None = None, shared_dir: Path | None = None) -> int:
+    """Synthesize ``texts`` into the process's cache (blocking), through the files in ``shared_dir`` when
+    given; return how many this process synthesized."""
+    path = voice_path or bundled_voice_path()
+    voice, cache = shared_voice(str(path)), shared_cache(str(path))
+    files = SpeechFiles(shared_dir, path) if shared_dir is not None else None
     new = 0
     for text in texts:
-        if cache.get(text) is None:
-            cache.put(text, synthesize(voice, text))
-            new += 1
+        if cache.get(text) is not None:
+            continue
+        make = functools.partial(synthesize, voice, text)
+        audio, made = files.get_or_make(text, make) if files is not None else (make(), True)
+        cache.put(text, audio)
+        new += made
     return new
 
 

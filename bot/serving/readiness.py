@@ -119,7 +119,7 @@ class EngineWarmUp:
         for phrase in fixed_phrases(self._settings):
             if self._stopping.is_set():
                 return
-            warm_up([phrase])
+            warm_up([phrase], shared_dir=self._settings.tts_cache_dir)
 
 
 @dataclass(frozen=True)

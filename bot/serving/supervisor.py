@@ -11,7 +11,9 @@ process, the supervisor, does no call work:
   worker dies stays there for another (with a ``SO_REUSEPORT`` socket per worker,
   the kernel would have hashed it to the dead one's queue and reset it);
 - a worker joins the socket only once its engines are loaded (Whisper, Piper,
-  Silero: seconds), so no call waits on a worker that is still starting;
+  Silero: seconds), so no call waits on a worker that is still starting; the
+  flow's fixed lines are then rendered once for all of them (``BOT_TTS_CACHE_DIR``,
+  else a directory of this process's);
 - the calls of the host, ``BOT_MAX_CALLS``, ``/healthz`` and ``/readyz`` are the
   host's, whichever worker answers (bot/serving/host_line.py), and so is a
   dashboard login (one key signs the sessions of every worker), and ``/metrics``
@@ -105,6 +107,8 @@ class Supervisor:
             Path(metrics_dir, SERVING_SINCE_FILE).write_text(str(time.time()))
             self._metrics_dir = metrics_dir
             self._worker_env = self._worker_env | {MULTIPROCESS_DIR: metrics_dir}
+            if not self.settings.tts_cache_dir:  # rendered once for all the workers (bot/services/piper_tts.py)
+                self._worker_env = self._worker_env | {"BOT_TTS_CACHE_DIR": str(Path(own_dir, "tts-cache"))}
             before = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
             logger.info(
                 f"Serving on {self.settings.host}:{self.settings.port} with {len(self.workers)} worker processes"
