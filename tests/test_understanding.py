@@ -149,3 +149,17 @@ def test_several_again_lines_are_used_in_turn_and_after_an_answer_the_last():
     assert replies == [f"Sorry, I didn't catch that. {n}?" for n in ("One", "Two", "Three", "One")]
     answered = [asks, {"role": "assistant", "content": "Which day?"}, {"role": "tool", "content": '{"answer": "We open at noon."}'}]
     assert bot_line(answered) == "We open at noon. Three?"
+
+
+@pytest.mark.parametrize("said", ["Hello?", "Hi there.", "Are you there?", "Hello? Can you hear me?", "Is anyone there?"])
+def test_a_caller_checking_the_line_is_told_the_bot_is_there_and_asked_again(said):
+    assert choose(said, "greeting") is None  # no question about the restaurant, nothing to look up
+    role = FLOW.initial_node["role_message"]
+    messages = [{"role": "system", "content": role}, *FLOW.node("greeting")["task_messages"]]
+    messages += [{"role": "assistant", "content": bot_line(messages)}, {"role": "user", "content": said}]
+    move = next_move(messages, FLOW.node("greeting")["functions"], today=NOW.date(), instruction=role)
+    assert move.call is None and move.say.startswith("Yes, I'm here. You can tell me what you'd like"), move
+
+
+def test_a_greeting_before_a_question_is_still_the_question():
+    assert choose("Hello, where are you located?", "greeting").name == "answer_question"

@@ -121,6 +121,23 @@ def cue_scores(question: str) -> dict[str, int]:
 _ASKED_PLEASE = re.compile(r"\bplease\W*$", re.IGNORECASE)  # "the address, please"
 
 
+# A caller checking the line is open ("Hello?", "Are you there?"), often over the bot's greeting: no
+# question about the business, and no answer is what they wait for.
+_PRESENCE_CHECK = re.compile(
+    r"^\W*((hello|hallo|hi|hey|hiya|sorry|excuse me|good (morning|afternoon|evening))( there)?\W*)*"
+    r"((are you|is (anyone|anybody|someone|somebody)|you|anyone|anybody) (still )?there|can you hear me|"
+    r"is this (thing )?on|did you hear (me|that))?\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_presence_check(text: str) -> bool:
+    """Whether all the caller said is a greeting or a check that someone is on the line."""
+    return any(c.isalpha() for c in text) and bool(_PRESENCE_CHECK.match(text.strip()))
+
+
 def looks_like_question(text: str) -> bool:
     text = text.strip()
+    if is_presence_check(text):
+        return False
     return bool(QUESTION_FORM.search(text) or (_ASKED_PLEASE.search(text) and cue_scores(text)))

@@ -50,7 +50,8 @@ from bot.measure.stats import percentiles
 from bot.replay.caller import AUDIO_GAP_SECS, new_sid
 from bot.replay.runner import free_port, http_reports, replay_scenario, seed_bookings
 from bot.replay.scenario import Scenario, find_scenarios, load_scenario
-from bot.settings import PROJECT_DIR, load_settings
+from bot.services.factory import warm_up_tts
+from bot.settings import PROJECT_DIR, Provider, load_settings
 
 PROFILES = ("local", "cloud-sim")
 MAX_CALLS = 500
@@ -316,6 +317,12 @@ async def run_load(
             env |= cloud_env
         else:
             env |= {"BOT_STT": "local", "BOT_LLM": "local", "BOT_TTS": "local"}
+        # The flow's fixed lines rendered before the clock starts, as a line kept running has them
+        # (bot/services/piper_tts.py): the workers read them rather than render them under the load.
+        env["BOT_TTS_CACHE_DIR"] = str(work_dir / "tts-cache")
+        if profile == "local":
+            local = settings.model_copy(update={"tts": Provider.LOCAL, "tts_cache_dir": work_dir / "tts-cache"})
+            await asyncio.to_thread(warm_up_tts, local)
         server, base_url = await stack.enter_async_context(server_process(env, work_dir / "server.log", workers))
         media_url = base_url.replace("http", "ws", 1) + "/twilio/media"
         began = time.monotonic()
