@@ -38,8 +38,9 @@ async def test_caller_talking_over_the_bot_clears_twilios_buffer_and_the_call_go
             speech_end = await caller.say(load_phone_audio(REQUEST))
             assert caller.bot.clears >= 1, "barge-in should send Twilio a 'clear'"
             answered = await caller.wait_for_bot(since=speech_end, timeout=30)
-            assert answered is not None and not caller.closed.is_set()
+            still_on = not caller.closed.is_set()
         report = await asyncio.to_thread(store.call_report, caller.call_sid)
+    assert answered is not None and still_on, report  # what the call heard and said, if it ended
     heard = [t["caller_heard"] for t in report["turns"] if t["caller_heard"]]
     assert any("Sarah Johnson" in h for h in heard)
     assert "read that back" in report["turns"][-1]["bot_said"]
