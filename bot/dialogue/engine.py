@@ -35,10 +35,12 @@ from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_inte
 from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 from bot.services import unsampled_llm_settings
 
-_REPROMPT = re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE)
-_DEFAULT_REPROMPT = "Sorry, I didn't catch that."
-_STILL_HERE = re.compile(r'checks you are there[^"]*?(?:"[^"]*"[^"]*?)*?say:\s*"([^"]+)"', re.IGNORECASE)
-_DEFAULT_STILL_HERE = "Yes, I'm here."
+# Two cases the flow's role message gives words for (after 'say:'), and the words used without them.
+_REPROMPT = (re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE), "Sorry, I didn't catch that.")
+_STILL_HERE = (
+    re.compile(r'checks you are there[^"]*?(?:"[^"]*"[^"]*?)*?say:\s*"([^"]+)"', re.IGNORECASE),
+    "Yes, I'm here.",
+)
 # Failed tries at the same question before the caller is handed to a person.
 MAX_MISUNDERSTANDINGS = 3
 
@@ -83,7 +85,7 @@ def next_move(
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
     if failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
-        lead = _still_here(instruction) if is_presence_check(caller_words) else _reprompt(instruction)
+        lead = _instructed(_STILL_HERE if is_presence_check(caller_words) else _REPROMPT, instruction)
         return Move(say=_ask_again(messages, lead))
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))
@@ -206,15 +208,11 @@ def asked_for(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _reprompt(instruction: str | None) -> str:
-    found = _REPROMPT.search(instruction) if isinstance(instruction, str) else None
-    return found.group(1) if found else _DEFAULT_REPROMPT
-
-
-def _still_here(instruction: str | None) -> str:
-    """What the flow says to a caller checking the line is open, before asking again."""
-    found = _STILL_HERE.search(instruction) if isinstance(instruction, str) else None
-    return found.group(1) if found else _DEFAULT_STILL_HERE
+def _instructed(words: tuple[re.Pattern[str], str], instruction: str | None) -> str:
+    """The words the flow's instruction gives for a case (_REPROMPT, _STILL_HERE), else the default."""
+    pattern, default = words
+    found = pattern.search(instruction) if isinstance(instruction, str) else None
+    return found.group(1) if found else default
 
 
 class DialogueEngineLLMService(LLMService):
