@@ -13,10 +13,12 @@ before the recorder. Everything else takes the pipeline's way.
 from __future__ import annotations
 
 from pipecat.frames.frames import Frame, InputAudioRawFrame
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection
+
+from processors.direct import DirectProcessor
 
 
-class _Rejoin(FrameProcessor):
+class _Rejoin(DirectProcessor):
     """Where the caller's audio rejoins the pipeline (and everything else passes)."""
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -24,7 +26,7 @@ class _Rejoin(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-class _Leave(FrameProcessor):
+class _Leave(DirectProcessor):
     def __init__(self, rejoin: _Rejoin):
         super().__init__()
         self._rejoin = rejoin

@@ -26,13 +26,15 @@ from pipecat.frames.frames import (
     LLMTextFrame,
     TTSSpeakFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection
+
+from processors.direct import DirectProcessor
 
 # The longest a goodbye may take to be spoken before the call is ended anyway.
 MAX_GOODBYE_SECS = 30.0
 
 
-class EndAfterSpeech(FrameProcessor):
+class EndAfterSpeech(DirectProcessor):
     def __init__(self, *, max_wait_secs: float = MAX_GOODBYE_SECS, **kwargs):
         super().__init__(**kwargs)
         self._max_wait_secs = max_wait_secs

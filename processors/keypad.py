@@ -63,6 +63,7 @@ from pipecat.utils.time import time_now_iso8601
 
 from bot.booking.business import LineWords
 from bot.dialogue.engine import asked_for, failed_tries
+from processors.direct import DirectProcessor
 from processors.fallbacks import FallbackSwitcher, FaultLog
 
 # How DTMFAggregator labels a keypad entry in its TranscriptionFrame.
@@ -118,7 +119,7 @@ def _stt_services(stt: FrameProcessor) -> list[FrameProcessor]:
     return list(stt.services) if isinstance(stt, ServiceSwitcher) else [stt]
 
 
-class SpeechWatch(FrameProcessor):
+class SpeechWatch(DirectProcessor):
     """Gives up a speech-to-text service that hears speech and sends nothing; starts keypad mode when none is left."""
 
     def __init__(
@@ -235,7 +236,7 @@ class SpeechWatch(FrameProcessor):
         await self.push_frame(TTSSpeakFrame(f"{self._words.keypad_start} {_instruction(self._words, self._asked())}"))
 
 
-class KeypadInput(FrameProcessor):
+class KeypadInput(DirectProcessor):
     """Turns each keypad entry (from Pipecat's DTMFAggregator) into the caller's words for the value asked."""
 
     def __init__(
@@ -272,7 +273,7 @@ class KeypadInput(FrameProcessor):
         )
 
 
-class KeypadPrompts(FrameProcessor):
+class KeypadPrompts(DirectProcessor):
     """In keypad mode, ends every spoken reply with how to key in the value asked for next; out of it,
     offers the keypad for the value asked after the second reply in a row that did not understand it."""
 

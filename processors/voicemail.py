@@ -22,9 +22,10 @@ from loguru import logger
 from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.processors.frame_processor import (
     FrameDirection,
-    FrameProcessor,
     FrameProcessorSetup,
 )
+
+from processors.direct import DirectProcessor
 
 TONE_HZ = 1000.0
 TONE_SECS = 0.4
@@ -37,7 +38,7 @@ def tone(sample_rate: int) -> bytes:
     return (0.3 * 32767 * fade * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16).tobytes()
 
 
-class VoicemailRecorder(FrameProcessor):
+class VoicemailRecorder(DirectProcessor):
     """Keeps the caller's audio between :meth:`start` and :meth:`finish`; passes every frame on."""
 
     def __init__(self, *, path: Path, max_secs: float, **kwargs):

@@ -14,9 +14,10 @@ from pipecat.pipeline.worker import PipelineParams
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
+import bot.services.vad
 from bot.audio import PHONE_RATE, load_phone_audio
 from bot.call.worker import CallWorker
-from bot.services.vad import InlineSileroVADAnalyzer
+from bot.services.vad import InlineSileroVADAnalyzer, run_model
 from tests.conftest import PROJECT
 
 SECOND = np.zeros(PHONE_RATE, dtype=np.int16)
@@ -45,23 +46,32 @@ async def test_with_twilio_frames_the_states_are_pipecats_own():
     assert await states(InlineSileroVADAnalyzer, YES, 20) == await states(SileroVADAnalyzer, YES, 20)
 
 
-async def test_calls_sharing_the_model_keep_their_own_state():
-    """Two calls' analyzers, fed frame by frame in turn, each see what they would see alone."""
+async def test_calls_scored_in_one_batch_keep_their_own_state(monkeypatch):
+    """Two calls' analyzers, fed frame by frame at once, are scored in the same model runs and each
+    see what they would see alone."""
     other = np.concatenate([load_phone_audio(PROJECT / "recordings/full-slot/01-request.wav"), SECOND])
     alone = [await states(InlineSileroVADAnalyzer, pcm, 20) for pcm in (YES, other)]
+    batch_sizes = []
+
+    def counted(windows, *args):
+        batch_sizes.append(len(windows))
+        return run_model(windows, *args)
+
+    monkeypatch.setattr(bot.services.vad, "run_model", counted)
     analyzers = [InlineSileroVADAnalyzer(params=VADParams()) for _ in alone]
-    assert analyzers[0]._model.session is analyzers[1]._model.session
     step = PHONE_RATE * 20 // 1000 * 2
     audios = [YES.tobytes(), other.tobytes()]
     together: list[list[VADState]] = [[], []]
     for analyzer in analyzers:
         analyzer.set_sample_rate(PHONE_RATE)
     for i in range(0, max(map(len, audios)), step):
-        for seen, analyzer, audio in zip(together, analyzers, audios):
-            if i < len(audio):
-                seen.append(await analyzer.analyze_audio(audio[i : i + step]))
+        fed = [(seen, a, audio[i : i + step]) for seen, a, audio in zip(together, analyzers, audios) if i < len(audio)]
+        heard = await asyncio.gather(*(analyzer.analyze_audio(frame) for _, analyzer, frame in fed))
+        for (seen, _, _), state in zip(fed, heard):
+            seen.append(state)
     assert together == alone
     assert VADState.SPEAKING in alone[1]
+    assert max(batch_sizes) == 2
 
 
 class Watcher(BaseObserver):

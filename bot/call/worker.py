@@ -15,13 +15,16 @@ phone line without serving it:
 
 from __future__ import annotations
 
+import functools
+
 from pipecat.observers.base_observer import BaseObserver, FrameProcessed
 from pipecat.pipeline.worker import PipelineWorker
 from pipecat.pipeline.worker_observer import WorkerObserver
 
 
-def _reads_processed_frames(observer: BaseObserver) -> bool:
-    return type(observer).on_process_frame is not BaseObserver.on_process_frame
+@functools.cache
+def _reads_processed_frames(observer_type: type[BaseObserver]) -> bool:
+    return observer_type.on_process_frame is not BaseObserver.on_process_frame
 
 
 class _ProcessedFramesOnRequest(WorkerObserver):
@@ -29,7 +32,7 @@ class _ProcessedFramesOnRequest(WorkerObserver):
 
     async def on_process_frame(self, data: FrameProcessed):
         for observer, proxy in (self._proxies or {}).items():
-            if _reads_processed_frames(observer):
+            if _reads_processed_frames(type(observer)):
                 await proxy.queue.put(data)
 
 
