@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     # Caller audio per pipeline frame. Twilio sends 20 ms; joining three cuts the server's CPU per call
     # by about a third (docs/load.md) for at most 40 ms more before a turn's end is noticed.
     audio_in_ms: int = Field(60, ge=20, le=200, multiple_of=20, validation_alias="BOT_AUDIO_IN_MS")
+    # The bot's audio per media message to Twilio, which queues it and plays it in order: fewer,
+    # longer messages cost less CPU and leave more audio queued ahead of a busy server (docs/load.md).
+    audio_out_ms: int = Field(100, ge=20, le=400, multiple_of=10, validation_alias="BOT_AUDIO_OUT_MS")
     user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
     local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from bot.audio import load_phone_audio
+from bot.audio import PHONE_RATE, load_phone_audio
 from bot.replay.caller import TwilioCaller
 from bot.replay.runner import in_process_server, replay_settings
 from bot.telephony.media_stream import MAX_MESSAGE_BYTES
@@ -44,3 +44,19 @@ async def test_caller_talking_over_the_bot_clears_twilios_buffer_and_the_call_go
     heard = [t["caller_heard"] for t in report["turns"] if t["caller_heard"]]
     assert any("Sarah Johnson" in h for h in heard)
     assert "read that back" in report["turns"][-1]["bot_said"]
+
+
+async def test_the_bots_audio_reaches_twilio_in_messages_of_the_configured_length(tmp_path, monkeypatch):
+    settings = replay_settings(tmp_path / "b.db", audio_out_ms=200)
+    lengths: list[int] = []
+    heard = TwilioCaller._heard
+    monkeypatch.setattr(TwilioCaller, "_heard", lambda self, now, pcm: (lengths.append(len(pcm)), heard(self, now, pcm)))
+    async with in_process_server(settings) as (url, _store):
+        async with TwilioCaller(url, caller="+15550001", custom_parameters={"now": NOW.isoformat()}) as caller:
+            for _ in range(200):  # the greeting, well under way
+                if len(caller.bot.onsets) and len(lengths) >= 10:
+                    break
+                await asyncio.sleep(0.05)
+            await caller.hang_up()
+    assert len(lengths) >= 10, "the bot never greeted"
+    assert set(lengths[:10]) == {PHONE_RATE * 200 // 1000}

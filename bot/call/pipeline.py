@@ -211,6 +211,7 @@ async def run_call(
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
+            audio_out_10ms_chunks=settings.audio_out_ms // 10,
             add_wav_header=False,
             serializer=serializer,
             session_timeout=settings.max_call_secs,  # then on_session_timeout ends the call
