@@ -8,7 +8,8 @@ exactly what the test says, on the offline dialogue engine and Piper:
 - the same question is never asked twice in the same words;
 - after two replies that did not understand the value asked, the keypad is
   offered for that value only, and keys then give it;
-- values given before they are asked for are kept, never asked again.
+- values given before they are asked for are kept, never asked again;
+- a caller who asks the line to wait is given the time, and their next words answer the question.
 """
 
 import asyncio
@@ -99,3 +100,14 @@ def test_values_given_before_they_are_asked_are_kept(tmp_path):
     lines = _bot_lines(report)
     assert not any("What day" in line or "what time" in line.lower() for line in lines), lines
     assert _booked(report) == [(2, "2026-11-25", "19:00", "Ann Lee")]
+
+
+def test_a_caller_who_asks_the_line_to_wait_is_given_time_and_then_answers_the_question(tmp_path):
+    report = asyncio.run(_call(tmp_path, [
+        "A table please.", "Hold on, let me check with my wife.", "Sorry, one more second.", "Four of us.",
+        "Tomorrow at 7 pm.", "The name is Ann Lee.", "Yes.",
+    ]))
+    lines = _bot_lines(report)
+    assert lines.count("Of course, take your time.") == 2, lines  # nothing more: not asked again, no keypad offer
+    assert not any("didn't catch" in line for line in lines), lines
+    assert _booked(report) == [(4, "2026-11-25", "19:00", "Ann Lee")]

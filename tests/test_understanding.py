@@ -6,7 +6,9 @@ import pytest
 from pipecat.flows import Flow, FlowConfig
 
 from bot.booking import tools
-from bot.dialogue.engine import bot_line, next_move
+from bot.dialogue.engine import bot_line, failed_tries, next_move
+from bot.dialogue.holding import is_hold_request
+from bot.dialogue.listening import PRIMERS, SecondHearing
 from bot.dialogue.understanding import ToolCall, choose_tool_call
 from tests.conftest import NOW, PROJECT
 
@@ -163,3 +165,102 @@ def test_a_caller_checking_the_line_is_told_the_bot_is_there_and_asked_again(sai
 
 def test_a_greeting_before_a_question_is_still_the_question():
     assert choose("Hello, where are you located?", "greeting").name == "answer_question"
+
+
+# A caller asking the line to wait: the flow's words, no question, no failed try, and the question still stands
+
+HOLD_REQUESTS = [
+    "Hold on", "Wait.", "Yeah? Wait.", "One moment please", "Just a sec", "Give me a minute, let me check with my wife",
+    "Hang on a second", "Hold on a sec.", "Wait, wait.", "Um, wait.", "One sec.", "Could you hold on a moment, please?",
+    "Sorry, just one more second.", "Okay, bear with me.", "Hmm, let me see.", "Give me two minutes.",
+    "Yes, I'm still here, one moment.",  # to the idle prompt, "Are you still there?" (processors/idle.py)
+]
+
+
+def _asked(flow: Flow, node: str, expecting: str | None = None) -> list[dict]:
+    """A call at ``node`` (which asks for ``expecting``), once the bot has asked."""
+    arrived = [{"role": "tool", "content": json.dumps({"expecting": expecting})}] if expecting else []
+    messages = [{"role": "system", "content": flow.initial_node["role_message"]}, *arrived, *flow.node(node)["task_messages"]]
+    return [*messages, {"role": "assistant", "content": bot_line(messages)}]
+
+
+def _reply(flow: Flow, node: str, messages: list[dict], said: str):
+    """The engine's move after the caller says ``said``, with the turn (and a spoken reply) added to ``messages``."""
+    messages.append({"role": "user", "content": said})
+    tools_here = flow.node(node)["functions"] + flow.global_functions
+    move = next_move(messages, tools_here, today=NOW.date(), instruction=flow.initial_node["role_message"])
+    if move.say is not None:
+        messages.append({"role": "assistant", "content": move.say})
+    return move
+
+
+@pytest.mark.parametrize("said", HOLD_REQUESTS)
+def test_a_caller_asking_to_wait_is_told_to_take_their_time_and_their_next_words_answer_the_question(said):
+    # At the party size, the riskiest node: "Wait." reads as eight and "one moment" as one.
+    messages = _asked(FLOW, "ask_party_size", "party_size")
+    assert _reply(FLOW, "ask_party_size", messages, said).say == "Of course, take your time."
+    assert failed_tries(messages) == 0
+    assert _reply(FLOW, "ask_party_size", messages, "Four.").call == ToolCall("collect_booking", {"party_size": 4})
+
+
+def test_the_words_for_a_wait_are_the_flows_and_a_flow_without_them_has_a_default():
+    salon = Flow(FlowConfig.from_file(PROJECT / "flows" / "salon.yaml"), handlers=tools)
+    assert _reply(salon, "greeting", _asked(salon, "greeting"), "Hold on.").say == "No rush, take your time."
+    untold = [{"role": "developer", "content": 'Ask. Say: "Which day?"'}, {"role": "assistant", "content": "Which day?"}]
+    untold.append({"role": "user", "content": "One moment."})
+    assert next_move(untold, [], today=NOW.date(), instruction=None).say == "Of course, take your time."
+
+
+def test_a_wait_is_not_a_failed_try_but_a_caller_who_only_ever_says_wait_still_reaches_the_voicemail():
+    messages = _asked(FLOW, "ask_date", "date")
+    # Two waits and two misunderstandings: still asked again (three misunderstandings hand over).
+    for said in ("Hold on.", "purple elephant", "Just one more second.", "banana split"):
+        assert _reply(FLOW, "ask_date", messages, said).call is None
+    assert failed_tries(messages) == 2
+    # A line that only ever hears "wait": granted twice, then each one counts.
+    messages = _asked(FLOW, "ask_date", "date")
+    moves = [_reply(FLOW, "ask_date", messages, "Wait.") for _ in range(5)]
+    assert [move.say for move in moves[:4]] == ["Of course, take your time."] * 4
+    assert moves[4].call == ToolCall("leave_voicemail", {})
+
+
+@pytest.mark.parametrize(
+    "node, expecting, said, call",
+    [
+        ("ask_party_size", "party_size", "Wait, make that four people", ToolCall("collect_booking", {"party_size": 4})),
+        ("ask_party_size", "party_size", "Hold on, can we do 8 instead?", ToolCall("collect_booking", {"party_size": 8})),
+        ("ask_time", "time", "Hold on, can we do 8 instead?", ToolCall("collect_booking", {"time": "20:00"})),
+        ("ask_time", "time", "One moment — actually Friday", ToolCall("collect_booking", {"date": "2026-11-27"})),
+        ("ask_party_size", "party_size", "Hold on. Eight.", ToolCall("collect_booking", {"party_size": 8})),
+        ("ask_time", "time", "Wait a minute, make it 7", ToolCall("collect_booking", {"time": "19:00"})),
+        ("ask_name", "name", "Give me a minute... okay, Saturday", ToolCall("collect_booking", {"date": "2026-11-28"})),
+        ("confirm", "yes_no", "Wait, no.", ToolCall("confirm_booking", {"confirmed": False})),
+        ("confirm", "yes_no", "Hold on. Yes, that's right.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("ask_date", "date", "Hold on, what time do you close?",
+         ToolCall("answer_question", {"question": "Hold on, what time do you close?"})),
+    ],
+)
+def test_what_follows_the_words_asking_to_wait_is_the_answer(node, expecting, said, call):
+    assert not is_hold_request(said)
+    assert choose(said, node, expecting) == call
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Can you put me on the wait list?", "Is there a waitlist?", "Wait list, please.", "Hold on to the table for us.",
+        "Is it a minute's walk from the station?", "5 minutes", "We'll be 5 minutes late.", "I'll wait.", "Wait times on Friday?",
+        # From the SGD callers (the only one of their lines with such a word).
+        "No, not at the moment. Please try and book a table to the restaurant for twelve in the afternoon.",
+    ],
+)
+def test_waiting_words_in_other_sentences_are_not_a_request_to_wait(said):
+    assert not is_hold_request(said)
+    assert _reply(FLOW, "greeting", _asked(FLOW, "greeting"), said).say != "Of course, take your time."
+
+
+def test_a_request_to_wait_gets_no_second_hearing_primed_with_the_answers_words():
+    hearing = SecondHearing(messages=lambda: _asked(FLOW, "ask_party_size", "party_size"), today=NOW.date)
+    assert hearing.primer_for("Hold on.") is None  # primed with numbers, "Hold on" may come back as "Four"
+    assert hearing.primer_for("Hold on. Eight.") is None  # the answer is there already
+    assert hearing.primer_for("Hold on, um, it's") == PRIMERS["party_size"]

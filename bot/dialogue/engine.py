@@ -5,7 +5,9 @@ the node's task messages, its tools and their JSON schemas, the tool results
 and the caller's words. On entering a node it speaks the node's
 ``Say: "..."`` line; on a caller turn it picks a tool call with
 :func:`~bot.dialogue.understanding.choose_tool_call`, and when nothing fits it
-says the flow's "did not understand" line and repeats the question.
+says the flow's "did not understand" line and repeats the question. A caller
+who asks it to wait ("Hold on") hears the flow's words for that and nothing
+more: the question still stands for their next turn.
 """
 
 from __future__ import annotations
@@ -30,19 +32,27 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
+from bot.dialogue.holding import is_hold_request
 from bot.dialogue.questions import is_presence_check
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 from bot.services import unsampled_llm_settings
 
-# Two cases the flow's role message gives words for (after 'say:'), and the words used without them.
+# The cases the flow's role message gives words for (after 'say:'), and the words used without them.
 _REPROMPT = (re.compile(r'did not understand[^"]*?say:\s*"([^"]+)"', re.IGNORECASE), "Sorry, I didn't catch that.")
 _STILL_HERE = (
     re.compile(r'checks you are there[^"]*?(?:"[^"]*"[^"]*?)*?say:\s*"([^"]+)"', re.IGNORECASE),
     "Yes, I'm here.",
 )
+_TAKE_YOUR_TIME = (
+    re.compile(r'asks you to wait[^"]*?(?:"[^"]*"[^"]*?)*?say:\s*"([^"]+)"', re.IGNORECASE),
+    "Of course, take your time.",
+)
 # Failed tries at the same question before the caller is handed to a person.
 MAX_MISUNDERSTANDINGS = 3
+# Requests to wait at one question that are granted without counting as a failed try ("Hold on", then "just
+# one more second"); later ones count, so a line that only ever hears "wait" still ends in a hand-off.
+FREE_HOLDS = 2
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -77,13 +87,20 @@ def next_move(
     caller_words = _pending_caller_words(messages)
     if caller_words is None:
         return Move(say=bot_line(messages))
-    call = choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
+    # Told apart first: the words of a request to wait read as values ("Wait." as eight, "one moment" as one).
+    holding = is_hold_request(caller_words)
+    call = None if holding else choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
     if call is not None:
         logger.debug(f"dialogue engine: {caller_words!r} -> {call.name}({call.arguments})")
         return Move(call=call)
     # A voicemail, where the flow offers one, needs nothing more understood from the caller.
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
-    if failed_tries(messages) + 1 < MAX_MISUNDERSTANDINGS or handoff is None:
+    tries, holds = _unanswered_turns(messages)
+    counted = 0 if holding and holds < FREE_HOLDS else 1
+    if tries + counted < MAX_MISUNDERSTANDINGS or handoff is None:
+        if holding:
+            logger.info(f"dialogue engine: {caller_words!r} asks to wait; waiting")
+            return Move(say=_instructed(_TAKE_YOUR_TIME, instruction))
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
         lead = _instructed(_STILL_HERE if is_presence_check(caller_words) else _REPROMPT, instruction)
         return Move(say=_ask_again(messages, lead))
@@ -127,14 +144,25 @@ def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
 
 
 def failed_tries(messages: list[dict[str, Any]]) -> int:
-    """Caller turns answered with "say that again" since the last tool call (the pending turn excluded)."""
-    tries = 0
-    for previous, message in zip(messages, messages[1:]):
+    """Caller turns answered with "say that again" since the last tool call (the pending turn excluded);
+    the first :data:`FREE_HOLDS` requests to wait are not among them."""
+    return _unanswered_turns(messages)[0]
+
+
+def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int]:
+    """Since the last tool call (the pending turn excluded): the failed tries, and the requests to wait
+    granted without counting as one."""
+    tries = holds = 0
+    for i, (previous, message) in enumerate(zip(messages, messages[1:]), 1):
         if message.get("role") == "tool":
-            tries = 0
+            tries = holds = 0
         elif previous.get("role") == "user" and message.get("role") == "assistant" and not message.get("tool_calls"):
-            tries += 1
-    return tries
+            # The caller's whole turn, as it was answered (it may be more than one message).
+            if holds < FREE_HOLDS and is_hold_request(_pending_caller_words(messages[:i]) or ""):
+                holds += 1
+            else:
+                tries += 1
+    return tries, holds
 
 
 def _newest_line(messages: list[dict[str, Any]], pattern: re.Pattern[str]) -> str | None:
@@ -209,7 +237,8 @@ def asked_for(messages: list[dict[str, Any]]) -> str | None:
 
 
 def _instructed(words: tuple[re.Pattern[str], str], instruction: str | None) -> str:
-    """The words the flow's instruction gives for a case (_REPROMPT, _STILL_HERE), else the default."""
+    """The words the flow's instruction gives for a case (_REPROMPT, _STILL_HERE, _TAKE_YOUR_TIME), else the
+    default."""
     pattern, default = words
     found = pattern.search(instruction) if isinstance(instruction, str) else None
     return found.group(1) if found else default

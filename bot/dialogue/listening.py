@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue import parse, questions
+from bot.dialogue import holding, parse, questions
 from bot.dialogue.engine import asked_for
 
 # Words an answer to each question is made of (a vocabulary, not one answer: never "two people").
@@ -29,7 +29,7 @@ RECITAL_ITEMS = 3  # this many short comma-separated items is the primer read ba
 
 
 def _value(text: str, slot: str, today: dt.date) -> Any:
-    extraction = parse.extract(text, today, expecting=slot)
+    extraction = parse.extract(holding.words_after_hold(text), today, expecting=slot)
     return {"party_size": extraction.party_size, "date": extraction.date, "time": extraction.time}[slot]
 
 
@@ -48,11 +48,12 @@ class SecondHearing:
 
     def primer_for(self, first: str) -> str | None:
         """The primer for a second hearing, or None when the first was an answer of another kind: a
-        question about the business, a yes or no, or another of the booking's values."""
+        question about the business, a yes or no, another of the booking's values, or a request to wait
+        (primed, "Hold on" may come back as "Four")."""
         slot = asked_for(self.messages())
-        if slot not in PRIMERS or questions.looks_like_question(first):
+        if slot not in PRIMERS or holding.is_hold_request(first) or questions.looks_like_question(first):
             return None
-        found = parse.extract(first, self.today(), expecting=slot)
+        found = parse.extract(holding.words_after_hold(first), self.today(), expecting=slot)
         if found.yes_no is not None or any(v is not None for v in (found.party_size, found.date, found.time)):
             return None
         return PRIMERS[slot]

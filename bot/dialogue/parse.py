@@ -358,11 +358,13 @@ _PERIOD_FIRST: _Rule = (
     ),
     _hm,
 )
+# "Can we do 8 instead?": a bare answer put as a request, where the bot asked for that value.
+_INSTEAD_OF_ASKED = r"(?:can|could) we (?:do|make it)|let's (?:do|make it)"
 _BARE_TIME: _Rule = (
     # "eight", "at 8 please", "930 is fine": an answer to "what time?" (STT writes 9:30 as "930").
     re.compile(
-        r"^(?:(?:um|uh|er|erm|ok|okay|at|around|about|say|maybe|make it) )*(?P<h>\d{1,2})(?P<mi>[0-5]\d)?"
-        r"(?: (?:is|would be|sounds|works|then|please|thanks|fine|good|great|perfect|for me|thats|that s))*$"
+        rf"^(?:(?:um|uh|er|erm|ok|okay|at|around|about|say|maybe|make it|{_INSTEAD_OF_ASKED}) )*(?P<h>\d{{1,2}})(?P<mi>[0-5]\d)?"
+        r"(?: (?:is|would be|sounds|works|then|please|thanks|fine|good|great|perfect|for me|thats|that s|instead))*$"
     ),
     _hm,
 )
@@ -457,8 +459,9 @@ _PARTY_RULES: tuple[_Rule, ...] = (
 _BARE_PARTY: _Rule = (
     re.compile(
         r"^(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|no|nope|nah|well|then|and|oh|it's|it is|its"
-        r"|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry) )*" + _N
-        + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total|then|now|i think|for now|altogether))*$"
+        rf"|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry|{_INSTEAD_OF_ASKED}) )*"
+        + _N + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total|then|now|i think|for now|altogether"
+        r"|instead))*$"
     ),
     _count,
 )

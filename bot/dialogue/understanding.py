@@ -12,6 +12,9 @@ value the bot just asked for, pick the tool the utterance fits best.
   values, since "change it to eight" at the greeting means changing a booking.
 - A question about the business (``answer_question``) is told from an answer
   by how it is put and the words it asks with (:mod:`bot.dialogue.questions`).
+- Values are read from the words after any that ask the line to wait ("Hold
+  on. Eight." is eight; :mod:`bot.dialogue.holding`); intents and questions
+  from all of them ("Wait, no." at the read-back is no goodbye).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.dialogue import parse, questions
+from bot.dialogue import holding, parse, questions
 
 # What callers say to mean each intent.
 _INTENTS: dict[str, re.Pattern] = {
@@ -177,7 +180,7 @@ def choose_tool_call(
     expecting: str | None = None,
 ) -> ToolCall | None:
     """The tool call that best fits ``text``, or None when nothing fits (ask again)."""
-    extraction = parse.extract(text, today, expecting=expecting)
+    extraction = parse.extract(holding.words_after_hold(text), today, expecting=expecting)
     extractors = _extractors(extraction)
     has_values = any(v is not None for v in (extraction.party_size, extraction.date, extraction.time))
     scored = [
