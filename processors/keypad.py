@@ -341,6 +341,7 @@ class KeypadFallback:
 
         return cls(
             watch=SpeechWatch(stt, mode, words, asked, stall_secs=stall_secs, sample_rate=sample_rate, faults=faults),
-            entries=[DTMFAggregator(prefix=KEYPAD_PREFIX), KeypadInput(mode, words, asked, today)],
+            # Every frame of caller audio passes the aggregator, which only looks at keypad presses: direct.
+            entries=[DTMFAggregator(prefix=KEYPAD_PREFIX, enable_direct_mode=True), KeypadInput(mode, words, asked, today)],
             prompts=KeypadPrompts(mode, words, asked, lambda: failed_tries(messages())),
         )

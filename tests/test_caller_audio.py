@@ -1,4 +1,4 @@
-"""The caller's audio goes past the processors that do not read it, and reaches the recorder (processors/caller_audio.py)."""
+"""The caller's audio goes past the processors that do not read it, reaches the recorder and ends there (processors/caller_audio.py)."""
 
 from pipecat.frames.frames import (
     Frame,
@@ -40,3 +40,16 @@ async def test_caller_audio_skips_the_middle_and_everything_else_takes_the_pipel
     # All of it past the end, the caller's audio whole and in its order.
     assert [f.audio for f in received if isinstance(f, InputAudioRawFrame)] == [f.audio for f in caller]
     assert sum(isinstance(f, TextFrame) for f in received) == 1 and bot in received
+
+
+async def test_past_the_recorder_no_audio_goes_on_and_everything_else_does():
+    bypass, recorder = CallerAudioBypass(), Seen()
+    caller = InputAudioRawFrame(b"\x02" * 960, 8000, 1)
+    bot = OutputAudioRawFrame(b"\x01" * 640, 8000, 1)
+    down, _ = await run_test(
+        Pipeline([bypass.leave, bypass.rejoin, recorder, bypass.end]),
+        frames_to_send=[caller, TextFrame("Hello"), bot],
+    )
+    assert [type(f) for f in recorder.frames] == [InputAudioRawFrame, TextFrame, OutputAudioRawFrame]
+    assert not [f for f in down if isinstance(f, (InputAudioRawFrame, OutputAudioRawFrame))]
+    assert sum(isinstance(f, TextFrame) for f in down) == 1

@@ -4,7 +4,7 @@ transport in -> voicemail recorder -> STT (failover switcher with a cloud
 provider) -> stalled-STT watch and keypad input -> user aggregator (Silero
 VAD, turn-taking) -> LLM or dialogue engine (tools from the flow) -> keypad
 prompts -> hang-up after the goodbye -> TTS (failover, then pre-rendered
-prompts) -> transport out -> stereo recorder -> assistant aggregator.
+prompts) -> transport out -> stereo recorder (where the audio ends) -> assistant aggregator.
 """
 
 from __future__ import annotations
@@ -29,10 +29,7 @@ from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.llm_service import LLMService
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.transports.websocket.fastapi import (
-    FastAPIWebsocketParams,
-    FastAPIWebsocketTransport,
-)
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
@@ -56,6 +53,7 @@ from bot.telephony.media_stream import (
     SizeLimitedSocket,
     StreamStart,
 )
+from bot.telephony.playout import TwilioMediaTransport
 from bot.telephony.sms import text_confirmations
 from processors.caller_audio import CallerAudioBypass
 from processors.end_of_call import EndAfterSpeech
@@ -206,7 +204,7 @@ async def run_call(
     """
     serializer = _serializer(settings, start)
     socket = SizeLimitedSocket(websocket, start.call_sid)
-    transport = FastAPIWebsocketTransport(
+    transport = TwilioMediaTransport(  # its audio kept a little ahead of Twilio's playback
         websocket=socket,
         params=FastAPIWebsocketParams(
             audio_in_enabled=True,
@@ -228,7 +226,8 @@ async def run_call(
         stt, context, call.business.line, lambda: call.now().date(),
         stall_secs=settings.stt_stall_secs, sample_rate=PHONE_RATE, faults=faults,
     )
-    recorder = AudioBufferProcessor(num_channels=2)
+    # Its work per frame is a copy into the call's buffer: run in the pusher's task (processors/direct.py).
+    recorder = AudioBufferProcessor(num_channels=2, enable_direct_mode=True)
     caller_audio = CallerAudioBypass()  # past the aggregator only the recorder reads the caller's audio
     call.voicemail = VoicemailRecorder(
         path=settings.recordings_dir / f"{start.call_sid}-voicemail.wav", max_secs=settings.voicemail_max_secs
@@ -249,6 +248,7 @@ async def run_call(
             transport.output(),
             caller_audio.rejoin,
             recorder,
+            caller_audio.end,
             aggregators.assistant(),
         ]
     )
