@@ -1,6 +1,7 @@
 """The bot's audio is sent to Twilio a little ahead of its playback (bot/telephony/playout.py)."""
 
 import pytest
+
 from bot.telephony import playout
 from bot.telephony.playout import LEAD_SECS, AheadOfPlayback
 

@@ -37,13 +37,13 @@ from bot.audio import PHONE_RATE
 from bot.booking import spoken, tools
 from bot.call.context import CALL_STATE_KEY, CallContext
 from bot.call.early_start import EarlyStartUserTurnStopStrategy
-from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.handover import Handover
 from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
+from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.worker import CallWorker
-from bot.metrics import METRICS
 from bot.dialogue.listening import SecondHearing
+from bot.metrics import METRICS
 from bot.services.factory import build_services, stages_of
 from bot.services.vad import InlineSileroVADAnalyzer
 from bot.serving.drain import Drain
