@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
-from pipecat.frames.frames import EndFrame, InputAudioRawFrame
+from pipecat.frames.frames import EndFrame, InputAudioRawFrame, TextFrame
 from pipecat.observers.base_observer import BaseObserver, FrameProcessed, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams
@@ -95,7 +95,7 @@ class PassOn(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def test_only_observers_that_read_processing_reports_get_them():
+async def test_only_observers_that_read_processing_reports_get_them_and_none_gets_the_callers_audio():
     pushes_only, reads = Watcher(), ReadsProcessed()
     worker = CallWorker(
         Pipeline([PassOn(), PassOn()]),
@@ -104,6 +104,7 @@ async def test_only_observers_that_read_processing_reports_get_them():
         idle_timeout_secs=None,
     )
     audio = InputAudioRawFrame(audio=bytes(320), sample_rate=PHONE_RATE, num_channels=1)
+    text = TextFrame("Hello")
 
     started = asyncio.Event()
 
@@ -116,11 +117,14 @@ async def test_only_observers_that_read_processing_reports_get_them():
     run = asyncio.create_task(runner.run())
     await asyncio.wait_for(started.wait(), 10)
     await worker.queue_frame(audio)
+    await worker.queue_frame(text)
     await asyncio.sleep(0.3)  # observers hear of it on their own tasks
     await worker.queue_frame(EndFrame())
     await asyncio.wait_for(run, 10)
 
-    assert any(p.frame is audio for p in pushes_only.pushed)  # pushes still reach everyone
-    assert any(p.frame is audio for p in reads.pushed)
+    assert any(p.frame is text for p in pushes_only.pushed)  # pushes still reach everyone
+    assert any(p.frame is text for p in reads.pushed)
     assert pushes_only.processed == []
-    assert any(p.frame is audio for p in reads.processed)
+    assert any(p.frame is text for p in reads.processed)
+    seen = [p.frame for p in pushes_only.pushed + reads.pushed + reads.processed]
+    assert not any(frame is audio for frame in seen)
