@@ -62,7 +62,7 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot.booking.business import LineWords
-from bot.dialogue.engine import asked_for, failed_tries
+from bot.dialogue.engine import asked_for, failed_tries, is_granted_hold
 from processors.direct import DirectProcessor
 from processors.fallbacks import FallbackSwitcher, FaultLog
 
@@ -283,6 +283,7 @@ class KeypadPrompts(DirectProcessor):
         words: LineWords,
         asked: Callable[[], str | None],
         misunderstood: Callable[[], int] = lambda: 0,
+        holding: Callable[[], bool] = lambda: False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -290,6 +291,7 @@ class KeypadPrompts(DirectProcessor):
         self._words = words
         self._asked = asked
         self._misunderstood = misunderstood  # caller turns not understood in a row, the pending one excluded
+        self._holding = holding  # the pending turn asks the line to wait: no failed try, so no offer
         self._spoke = False
         self._called_tool = False
 
@@ -306,7 +308,12 @@ class KeypadPrompts(DirectProcessor):
             instruction = self._words.keypad_asks.get(self._asked() or "")
             if instruction and self._mode.active:
                 await self.push_frame(LLMTextFrame(f" {instruction}"))
-            elif instruction and not self._called_tool and self._misunderstood() + 1 == KEYPAD_OFFER_AFTER:
+            elif (
+                instruction
+                and not self._called_tool
+                and self._misunderstood() + 1 == KEYPAD_OFFER_AFTER
+                and not self._holding()
+            ):
                 await self.push_frame(LLMTextFrame(f" {self._words.keypad_offer} {instruction}"))
         await self.push_frame(frame, direction)
 
@@ -343,5 +350,7 @@ class KeypadFallback:
             watch=SpeechWatch(stt, mode, words, asked, stall_secs=stall_secs, sample_rate=sample_rate, faults=faults),
             # Every frame of caller audio passes the aggregator, which only looks at keypad presses: direct.
             entries=[DTMFAggregator(prefix=KEYPAD_PREFIX, enable_direct_mode=True), KeypadInput(mode, words, asked, today)],
-            prompts=KeypadPrompts(mode, words, asked, lambda: failed_tries(messages())),
+            prompts=KeypadPrompts(
+                mode, words, asked, lambda: failed_tries(messages()), lambda: is_granted_hold(messages())
+            ),
         )

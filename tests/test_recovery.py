@@ -9,7 +9,7 @@ exactly what the test says, on the offline dialogue engine and Piper:
 - after two replies that did not understand the value asked, the keypad is
   offered for that value only, and keys then give it;
 - values given before they are asked for are kept, never asked again;
-- a caller who asks the line to wait is given the time, and their next words answer the question.
+- a caller who asks the line to wait is given the time (no keypad offer), and their next words answer the question.
 """
 
 import asyncio
@@ -110,4 +110,18 @@ def test_a_caller_who_asks_the_line_to_wait_is_given_time_and_then_answers_the_q
     lines = _bot_lines(report)
     assert lines.count("Of course, take your time.") == 2, lines  # nothing more: not asked again, no keypad offer
     assert not any("didn't catch" in line for line in lines), lines
+    assert _booked(report) == [(4, "2026-11-25", "19:00", "Ann Lee")]
+
+
+def test_a_request_to_wait_after_a_misunderstanding_gets_no_keypad_offer_the_next_misunderstanding_does(tmp_path):
+    report = asyncio.run(_call(
+        tmp_path,
+        ["A table please.", "Purple elephant.", "Hold on.", "Banana split.", "", "Tomorrow at 7 pm.",
+         "The name is Ann Lee.", "Yes."],
+        keys={4: "4#"},
+    ))
+    lines = _bot_lines(report)
+    offer = f"{WORDS.keypad_offer} {WORDS.keypad_asks['party_size']}"
+    assert "Of course, take your time." in lines, lines  # and nothing more
+    assert sum(offer in line for line in lines) == 1 and offer in lines[lines.index("Of course, take your time.") + 1]
     assert _booked(report) == [(4, "2026-11-25", "19:00", "Ann Lee")]

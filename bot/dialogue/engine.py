@@ -149,6 +149,12 @@ def failed_tries(messages: list[dict[str, Any]]) -> int:
     return _unanswered_turns(messages)[0]
 
 
+def is_granted_hold(messages: list[dict[str, Any]]) -> bool:
+    """Whether the caller's pending turn asks the line to wait, and is granted without counting as a failed try."""
+    words = _pending_caller_words(messages)
+    return words is not None and is_hold_request(words) and _unanswered_turns(messages)[1] < FREE_HOLDS
+
+
 def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int]:
     """Since the last tool call (the pending turn excluded): the failed tries, and the requests to wait
     granted without counting as one."""
