@@ -27,14 +27,16 @@ WORDS = LineWords()
 SPEECH = load_phone_audio(PROJECT / "recordings" / "slot-by-slot" / "02-party.wav")  # any real utterance
 
 
-async def _call(tmp_path, heard: list[str], keys: dict[int, str] | None = None) -> dict:
-    """One call where the line hears ``heard`` turn by turn; ``keys`` are pressed instead at those turns."""
+async def _call(tmp_path, heard: list[str], keys: dict[int, str] | None = None, **overrides) -> dict:
+    """One call where the line hears ``heard`` turn by turn; ``keys`` are pressed instead at those turns;
+    ``overrides`` are settings."""
     keys = keys or {}
     spoken_turns = [text for i, text in enumerate(heard) if i not in keys]
     async with DeepgramStandin(api_key=KEY, transcripts=spoken_turns, final_delay_ms=50) as dg:
         settings = replay_settings(
             db_path=tmp_path / "bookings.db", recordings_dir=tmp_path / "calls",
             deepgram_api_key=KEY, deepgram_base_url=dg.ws_url, stt=Provider.CLOUD, llm=Provider.LOCAL, tts=Provider.LOCAL,
+            **overrides,
         )
         async with in_process_server(settings) as (url, store):
             async with TwilioCaller(url, caller="+15551239999", custom_parameters={"now": NOW.isoformat()}) as caller:
@@ -46,7 +48,7 @@ async def _call(tmp_path, heard: list[str], keys: dict[int, str] | None = None) 
                     else:
                         done = await caller.say(SPEECH)
                     await caller.wait_for_bot(done, timeout=20)
-                await caller.wait_for_hang_up(8)
+                await caller.wait_for_hang_up(20)
             for _ in range(50):
                 report = store.call_report(caller.call_sid)
                 if report and report["call"]["ended_at"]:
@@ -125,3 +127,10 @@ def test_a_request_to_wait_after_a_misunderstanding_gets_no_keypad_offer_the_nex
     assert "Of course, take your time." in lines, lines  # and nothing more
     assert sum(offer in line for line in lines) == 1 and offer in lines[lines.index("Of course, take your time.") + 1]
     assert _booked(report) == [(4, "2026-11-25", "19:00", "Ann Lee")]
+
+
+def test_a_caller_who_asks_the_line_to_wait_and_never_comes_back_is_asked_then_hung_up_on(tmp_path):
+    report = asyncio.run(_call(tmp_path, ["A table please.", "Hold on."], idle_secs=1.5))
+    lines = _bot_lines(report)
+    assert lines[-3:] == ["Of course, take your time.", WORDS.still_there, WORDS.no_answer], lines
+    assert report["call"]["ended_at"] and _booked(report) == []

@@ -42,6 +42,7 @@ from bot.call.live import ON_THE_LINE
 from bot.call.resume import CallCheckpoints, resume_node
 from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.worker import CallWorker
+from bot.dialogue.engine import asked_to_wait
 from bot.dialogue.listening import SecondHearing
 from bot.metrics import METRICS
 from bot.services.factory import build_services, stages_of
@@ -265,7 +266,10 @@ async def run_call(
     )
     transcript = CallTranscript(start.call_sid, call.store, first_turn=call.store.next_turn(start.call_sid))
     transcript.attach(aggregators)
-    IdleCaller(start.call_sid, call.business.line, worker).attach(aggregators)
+    IdleCaller(
+        start.call_sid, call.business.line, worker, idle_secs=settings.idle_secs,
+        on_hold=lambda: asked_to_wait([m for m in context.get_messages() if isinstance(m, dict)]),
+    ).attach(aggregators)
     latency = LatencyRecorder(start.call_sid, call.store)
     latency.attach(
         worker,

@@ -149,6 +149,12 @@ def failed_tries(messages: list[dict[str, Any]]) -> int:
     return _unanswered_turns(messages)[0]
 
 
+def asked_to_wait(messages: list[dict[str, Any]]) -> bool:
+    """Whether the caller's newest turn asked the line to wait."""
+    said = next((_text_of(m) for m in reversed(messages) if m.get("role") == "user"), None)
+    return said is not None and is_hold_request(said)
+
+
 def is_granted_hold(messages: list[dict[str, Any]]) -> bool:
     """Whether the caller's pending turn asks the line to wait, and is granted without counting as a failed try."""
     words = _pending_caller_words(messages)
