@@ -39,6 +39,12 @@ def choose(text, node, expecting=None):
         ("confirm", "yes_no", "No, I don't want to book it, thanks.", ToolCall("confirm_booking", {"confirmed": False})),
         # A correction at the read-back changes the detail instead of declining.
         ("confirm", "yes_no", "No, sorry, change it to Friday instead.", ToolCall("collect_booking", {"date": "2026-11-27"})),
+        # A bare "No." answers the yes-or-no question asked; where none is asked, it is a goodbye.
+        ("confirm", "yes_no", "No.", ToolCall("confirm_booking", {"confirmed": False})),
+        ("check_heard", "party_size", "Nope.", ToolCall("confirm_heard", {"confirmed": False})),
+        ("cancel_found", "yes_no", "No.", ToolCall("confirm_cancel", {"confirmed": False})),
+        ("declined", None, "No.", ToolCall("end_call", {})),
+        ("check_found", None, "No.", ToolCall("end_call", {})),
         ("declined", None, "No, that's all. Goodbye.", ToolCall("end_call", {})),
         ("declined", None, "Actually make it 8 pm", ToolCall("collect_booking", {"time": "20:00"})),
         ("ask_date", "date", "That's all, bye.", ToolCall("end_call", {})),

@@ -49,6 +49,7 @@ _INTENTS: dict[str, re.Pattern] = {
         "voicemail": r"\bvoice ?mail\b",
     }.items()
 }
+_BARE_NO = re.compile(r"^\W*(no|nope|nah)\W*$", re.IGNORECASE)
 # Tools that start on a booking already made are chosen only when the caller asks for that (a new booking's
 # values fit them too); a confirmation (confirm_cancel) needs only its yes or no.
 _EXISTING_BOOKING_INTENTS = frozenset(("change", "cancel", "check"))
@@ -135,6 +136,7 @@ def _score(
     text: str,
     has_values: bool,
     mended: bool = False,
+    answers_yes_no: bool = False,
 ) -> tuple[float, ToolCall]:
     """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
     0 if a required argument is missing."""
@@ -162,7 +164,7 @@ def _score(
         return 0.0, ToolCall(tool.name, arguments)
     for intent in said:
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
-        if intent == "end" and (has_values or _NAME_GIVEN.search(text)):
+        if intent == "end" and (has_values or _NAME_GIVEN.search(text) or (answers_yes_no and _BARE_NO.match(text))):
             continue
         score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
@@ -183,9 +185,15 @@ def choose_tool_call(
     extraction = parse.extract(holding.words_after_hold(text), today, expecting=expecting)
     extractors = _extractors(extraction)
     has_values = any(v is not None for v in (extraction.party_size, extraction.date, extraction.time))
+    # "No." to "Shall I book it?" declines; it is a goodbye only where no tool needs a yes or no.
+    answers_yes_no = any(
+        _property_type(schema) == "boolean" and prop in (tool.required or [])
+        for tool in tools
+        for prop, schema in (tool.properties or {}).items()
+    )
     scored = [
         _question_call(tool, extraction, text) if "question" in _intents_of(tool.name)
-        else _score(tool, extractors, extraction.yes_no, text, has_values, extraction.mended)
+        else _score(tool, extractors, extraction.yes_no, text, has_values, extraction.mended, answers_yes_no)
         for tool in tools
     ]
     best = max(scored, key=lambda s: s[0], default=None)
