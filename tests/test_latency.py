@@ -236,6 +236,7 @@ def test_the_speech_cache_keeps_the_flows_fixed_lines_and_drops_the_oldest():
 
     phrases = flow_phrases(PROJECT / "flows" / "booking.yaml")
     assert "What name should I put the booking under?" in phrases and "Let me read that back:" in phrases
+    assert "Of course, take your time." in phrases and "Yes, I'm here." in phrases  # the role message's
     assert not any("{{" in p for p in phrases)
     cache = SpeechCache(max_texts=2)
     for text in ("a", "b", "c"):

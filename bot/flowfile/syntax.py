@@ -14,6 +14,8 @@ from typing import Any
 # ``Again:`` lines, used in turn).
 SAY_LINE = re.compile(r'\bSay:\s*"([^"]+)"')
 AGAIN_LINE = re.compile(r'\bAgain:\s*"([^"]+)"')
+# The words a role message gives for a case: 'If the caller asks you to wait ..., say: "Of course, take your time."'
+CASE_LINE = re.compile(r'\bsay:\s*"([^"]+)"')
 # Pipecat's placeholder pattern (pipecat/flows/manager.py ``_PLACEHOLDER``).
 PLACEHOLDER = re.compile(r"(\\?)\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
 END_CONVERSATION = "end_conversation"

@@ -41,7 +41,7 @@ from pipecat.services.piper.tts import PiperTTSService
 from pipecat.services.tts_service import TTSService
 from piper import PiperVoice
 
-from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
+from bot.flowfile.syntax import AGAIN_LINE, CASE_LINE, SAY_LINE
 from bot.services.errors import describe
 
 VOICE = "en_US-joe-medium"
@@ -126,11 +126,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def flow_phrases(flow_file: Path, answers: list[str] = ()) -> list[str]:
-    """The fixed text of a flow's ``Say:`` and ``Again:`` lines and of the business's ``answers`` to callers'
-    questions: sentences, whole and split as a reply's first one is."""
+    """The fixed text of a flow's ``Say:`` and ``Again:`` lines, of its role message's words for a case
+    ("Of course, take your time.") and of the business's ``answers`` to callers' questions: sentences,
+    whole and split as a reply's first one is."""
     phrases: list[str] = []
     text = Path(flow_file).read_text()
-    for line in SAY_LINE.findall(text) + AGAIN_LINE.findall(text) + list(answers):
+    for line in SAY_LINE.findall(text) + AGAIN_LINE.findall(text) + CASE_LINE.findall(text) + list(answers):
         for sentence in _SENTENCE_END.split(line.strip()):
             phrases += [sentence, *split_first_clause(sentence)]
     return [p for p in dict.fromkeys(phrases) if "{{" not in p and any(c.isalnum() for c in p)]
