@@ -62,7 +62,7 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot.booking.business import LineWords
-from bot.dialogue.engine import asked_for, failed_tries, is_granted_hold
+from bot.dialogue.engine import asked_for, failed_tries, is_free_turn
 from processors.direct import DirectProcessor
 from processors.fallbacks import FallbackSwitcher, FaultLog
 
@@ -291,7 +291,7 @@ class KeypadPrompts(DirectProcessor):
         self._words = words
         self._asked = asked
         self._misunderstood = misunderstood  # caller turns not understood in a row, the pending one excluded
-        self._holding = holding  # the pending turn asks the line to wait: no failed try, so no offer
+        self._holding = holding  # the pending turn asks the line to wait (or is back): no failed try, no offer
         self._spoke = False
         self._called_tool = False
 
@@ -351,6 +351,6 @@ class KeypadFallback:
             # Every frame of caller audio passes the aggregator, which only looks at keypad presses: direct.
             entries=[DTMFAggregator(prefix=KEYPAD_PREFIX, enable_direct_mode=True), KeypadInput(mode, words, asked, today)],
             prompts=KeypadPrompts(
-                mode, words, asked, lambda: failed_tries(messages()), lambda: is_granted_hold(messages())
+                mode, words, asked, lambda: failed_tries(messages()), lambda: is_free_turn(messages())
             ),
         )

@@ -230,6 +230,22 @@ def test_a_wait_is_not_a_failed_try_but_a_caller_who_only_ever_says_wait_still_r
     assert moves[4].call == ToolCall("leave_voicemail", {})
 
 
+@pytest.mark.parametrize("back", ["Okay, I'm back.", "Sorry about that.", "Thanks for waiting.", "Yes, I'm still here."])
+def test_a_caller_back_after_a_wait_is_asked_again_with_no_failed_try(back):
+    messages = _asked(FLOW, "ask_party_size", "party_size")
+    _reply(FLOW, "ask_party_size", messages, "Hold on, let me check with my wife.")
+    again = _reply(FLOW, "ask_party_size", messages, back).say
+    assert again and "catch" not in again and again != "Of course, take your time."
+    assert failed_tries(messages) == 0
+    assert _reply(FLOW, "ask_party_size", messages, "Four.").call == ToolCall("collect_booking", {"party_size": 4})
+
+
+def test_back_words_without_a_wait_before_them_are_a_misunderstanding():
+    messages = _asked(FLOW, "ask_party_size", "party_size")
+    assert "catch" in _reply(FLOW, "ask_party_size", messages, "Sorry about that.").say
+    assert failed_tries(messages) == 1
+
+
 @pytest.mark.parametrize(
     "node, expecting, said, call",
     [

@@ -32,7 +32,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
-from bot.dialogue.holding import is_hold_request
+from bot.dialogue.holding import is_back, is_hold_request
 from bot.dialogue.questions import is_presence_check
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
@@ -95,12 +95,16 @@ def next_move(
         return Move(call=call)
     # A voicemail, where the flow offers one, needs nothing more understood from the caller.
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
-    tries, holds = _unanswered_turns(messages)
-    counted = 0 if holding and holds < FREE_HOLDS else 1
+    tries, holds, held = _unanswered_turns(messages)
+    back = held and is_back(caller_words)
+    counted = 0 if (holding and holds < FREE_HOLDS) or back else 1
     if tries + counted < MAX_MISUNDERSTANDINGS or handoff is None:
         if holding:
             logger.info(f"dialogue engine: {caller_words!r} asks to wait; waiting")
             return Move(say=_instructed(_TAKE_YOUR_TIME, instruction))
+        if back:  # asked again as it would have been, with no "didn't catch that"
+            logger.info(f"dialogue engine: {caller_words!r}: back after a wait; asking again")
+            return Move(say=_ask_again(messages))
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
         lead = _instructed(_STILL_HERE if is_presence_check(caller_words) else _REPROMPT, instruction)
         return Move(say=_ask_again(messages, lead))
@@ -145,7 +149,7 @@ def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
 
 def failed_tries(messages: list[dict[str, Any]]) -> int:
     """Caller turns answered with "say that again" since the last tool call (the pending turn excluded);
-    the first :data:`FREE_HOLDS` requests to wait are not among them."""
+    the first :data:`FREE_HOLDS` requests to wait, and a caller's "I'm back" after one, are not among them."""
     return _unanswered_turns(messages)[0]
 
 
@@ -155,26 +159,34 @@ def asked_to_wait(messages: list[dict[str, Any]]) -> bool:
     return said is not None and is_hold_request(said)
 
 
-def is_granted_hold(messages: list[dict[str, Any]]) -> bool:
-    """Whether the caller's pending turn asks the line to wait, and is granted without counting as a failed try."""
+def is_free_turn(messages: list[dict[str, Any]]) -> bool:
+    """Whether the caller's pending turn, if nothing understands it, is no failed try: a request to wait
+    that is granted, or "I'm back" after one."""
     words = _pending_caller_words(messages)
-    return words is not None and is_hold_request(words) and _unanswered_turns(messages)[1] < FREE_HOLDS
+    if words is None:
+        return False
+    _, holds, held = _unanswered_turns(messages)
+    return (is_hold_request(words) and holds < FREE_HOLDS) or (held and is_back(words))
 
 
-def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int]:
-    """Since the last tool call (the pending turn excluded): the failed tries, and the requests to wait
-    granted without counting as one."""
+def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int, bool]:
+    """Since the last tool call (the pending turn excluded): the failed tries, the requests to wait granted
+    without counting as one, and whether the caller's last turn asked the line to wait."""
     tries = holds = 0
+    held = False
     for i, (previous, message) in enumerate(zip(messages, messages[1:]), 1):
         if message.get("role") == "tool":
             tries = holds = 0
+            held = False
         elif previous.get("role") == "user" and message.get("role") == "assistant" and not message.get("tool_calls"):
             # The caller's whole turn, as it was answered (it may be more than one message).
-            if holds < FREE_HOLDS and is_hold_request(_pending_caller_words(messages[:i]) or ""):
+            words = _pending_caller_words(messages[:i]) or ""
+            if holds < FREE_HOLDS and is_hold_request(words):
                 holds += 1
-            else:
+            elif not (held and is_back(words)):
                 tries += 1
-    return tries, holds
+            held = is_hold_request(words)
+    return tries, holds, held
 
 
 def _newest_line(messages: list[dict[str, Any]], pattern: re.Pattern[str]) -> str | None:

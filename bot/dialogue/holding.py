@@ -6,6 +6,9 @@ The words that ask for the wait carry no value, so values are read from the
 words after them: "Hold on. Eight." is the answer eight, "Wait, make that
 four people" a change.
 
+A caller coming back ("Okay, I'm back.") is asked the question again, as
+it would have been asked: no "didn't catch that", no failed try.
+
 Each request counts only where it ends a clause (end, punctuation, or more
 such words), so "the wait list", "a minute's walk" and "hold on to the table"
 are not one; "5 minutes" and "I'll wait" never are.
@@ -46,6 +49,12 @@ _ASKS_TO_WAIT = (
 _ENDS = rf"\b(?=\s*(?:$|[^\w\s'’]|(?:{_OPENING}|{_ASKS_TO_WAIT})\b))"
 _REQUESTS = re.compile(rf"^(?:\W*(?:(?:{_OPENING})\W+)*(?:{_ASKS_TO_WAIT}){_ENDS})+\W*", re.IGNORECASE)
 _NOTHING_MORE = re.compile(rf"^(?:(?:{_HESITATION}|{_POLITE})\b\W*)*$", re.IGNORECASE)
+# A caller back on the line with nothing else ("Okay, I'm back.", "Sorry about that.", "Thanks for waiting.").
+_BACK = (
+    r"(?:i'?m|i am|we'?re|we are) back|sorry about that|sorry (?:for|about) the wait"
+    r"|sorry to keep you(?: waiting)?|thanks?(?: you)? for (?:waiting|holding|your patience)"
+)
+_ONLY_BACK = re.compile(rf"^\W*(?:(?:{_OPENING}|{_BACK})\b\W*)+$", re.IGNORECASE)
 
 
 def _after_requests(text: str) -> str | None:
@@ -59,6 +68,11 @@ def words_after_hold(text: str) -> str:
     them when they open with none."""
     rest = _after_requests(text)
     return text if rest is None else rest
+
+
+def is_back(text: str) -> bool:
+    """Whether all the caller said is that they are back, or words that carry nothing ("Okay, so.")."""
+    return bool(_ONLY_BACK.match(text.replace("’", "'")))
 
 
 def is_hold_request(text: str) -> bool:
