@@ -283,7 +283,7 @@ class KeypadPrompts(DirectProcessor):
         words: LineWords,
         asked: Callable[[], str | None],
         misunderstood: Callable[[], int] = lambda: 0,
-        holding: Callable[[], bool] = lambda: False,
+        free_turn: Callable[[], bool] = lambda: False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -291,7 +291,7 @@ class KeypadPrompts(DirectProcessor):
         self._words = words
         self._asked = asked
         self._misunderstood = misunderstood  # caller turns not understood in a row, the pending one excluded
-        self._holding = holding  # the pending turn asks the line to wait (or is back): no failed try, no offer
+        self._free_turn = free_turn  # the pending turn asks the line to wait (or is back): no failed try, no offer
         self._spoke = False
         self._called_tool = False
 
@@ -312,7 +312,7 @@ class KeypadPrompts(DirectProcessor):
                 instruction
                 and not self._called_tool
                 and self._misunderstood() + 1 == KEYPAD_OFFER_AFTER
-                and not self._holding()
+                and not self._free_turn()
             ):
                 await self.push_frame(LLMTextFrame(f" {self._words.keypad_offer} {instruction}"))
         await self.push_frame(frame, direction)

@@ -95,14 +95,12 @@ def next_move(
         return Move(call=call)
     # A voicemail, where the flow offers one, needs nothing more understood from the caller.
     handoff = tool_for_intent(tools, "voicemail") or tool_for_intent(tools, "human")
-    tries, holds, held = _unanswered_turns(messages)
-    back = held and is_back(caller_words)
-    counted = 0 if (holding and holds < FREE_HOLDS) or back else 1
-    if tries + counted < MAX_MISUNDERSTANDINGS or handoff is None:
+    free = _free_turn(messages)
+    if failed_tries(messages) + (0 if free else 1) < MAX_MISUNDERSTANDINGS or handoff is None:
         if holding:
             logger.info(f"dialogue engine: {caller_words!r} asks to wait; waiting")
             return Move(say=_instructed(_TAKE_YOUR_TIME, instruction))
-        if back:  # asked again as it would have been, with no "didn't catch that"
+        if free == "back":  # asked again as it would have been, with no "didn't catch that"
             logger.info(f"dialogue engine: {caller_words!r}: back after a wait; asking again")
             return Move(say=_ask_again(messages))
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
@@ -162,11 +160,18 @@ def asked_to_wait(messages: list[dict[str, Any]]) -> bool:
 def is_free_turn(messages: list[dict[str, Any]]) -> bool:
     """Whether the caller's pending turn, if nothing understands it, is no failed try: a request to wait
     that is granted, or "I'm back" after one."""
+    return _free_turn(messages) is not None
+
+
+def _free_turn(messages: list[dict[str, Any]]) -> str | None:
+    """"hold" or "back" when the caller's pending turn is one of those free turns, else None."""
     words = _pending_caller_words(messages)
     if words is None:
-        return False
+        return None
     _, holds, held = _unanswered_turns(messages)
-    return (is_hold_request(words) and holds < FREE_HOLDS) or (held and is_back(words))
+    if is_hold_request(words) and holds < FREE_HOLDS:
+        return "hold"
+    return "back" if held and is_back(words) else None
 
 
 def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int, bool]:
