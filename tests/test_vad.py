@@ -5,6 +5,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from pipecat.audio.utils import calculate_audio_volume
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from pipecat.frames.frames import EndFrame, InputAudioRawFrame, TextFrame
@@ -42,8 +43,48 @@ async def test_a_short_yes_is_heard_with_any_frame_size(frame_ms, lead_samples):
     assert seen[-1] is VADState.QUIET  # and its end, after the second of silence
 
 
-async def test_with_twilio_frames_the_states_are_pipecats_own():
-    assert await states(InlineSileroVADAnalyzer, YES, 20) == await states(SileroVADAnalyzer, YES, 20)
+def caller_side(*names: str) -> np.ndarray:
+    """A call as the caller's microphone has it: each turn after 3 s of silence (the bot speaking)."""
+    turns = [(np.zeros(3 * PHONE_RATE, np.int16), load_phone_audio(PROJECT / "recordings" / n)) for n in names]
+    return np.concatenate([part for turn in turns for part in turn] + [SECOND])
+
+
+def turns(seen: list[VADState], merge_frames: int = 15) -> list[tuple[int, int]]:
+    """The caller's turns, in 20 ms frames: speech to quiet, pauses shorter than the speech timeout joined."""
+    spans: list[list[int]] = []
+    start = None
+    for i, state in enumerate([*seen, VADState.QUIET]):
+        if state is VADState.SPEAKING and start is None:
+            start = i
+        elif state is VADState.QUIET and start is not None:
+            if spans and start - spans[-1][1] < merge_frames:
+                spans[-1][1] = i
+            else:
+                spans.append([start, i])
+            start = None
+    return [(a, b) for a, b in spans]
+
+
+async def test_where_the_line_is_never_silent_the_states_are_pipecats_own():
+    hiss = np.random.default_rng(1).normal(0, 100, len(YES))  # about -50 dBFS: every window is scored
+    noisy = (YES + hiss).clip(-32768, 32767).astype(np.int16)
+    assert await states(InlineSileroVADAnalyzer, noisy, 20) == await states(SileroVADAnalyzer, noisy, 20)
+
+
+async def test_silence_is_not_scored_and_the_turns_are_where_pipecats_analyzer_finds_them(monkeypatch):
+    call = caller_side(*(f"slot-by-slot/{n}.wav" for n in ("01-request", "02-party", "03-date", "04-time", "05-name", "06-confirm")))
+    scored = []
+
+    def counted(windows, *args):
+        scored.append(len(windows))
+        return run_model(windows, *args)
+
+    monkeypatch.setattr(bot.services.vad, "run_model", counted)
+    ours, pipecats = turns(await states(InlineSileroVADAnalyzer, call, 20)), turns(await states(SileroVADAnalyzer, call, 20))
+    assert len(ours) == len(pipecats) == 6
+    assert all(abs(a - c) <= 3 and abs(b - d) <= 3 for (a, b), (c, d) in zip(ours, pipecats))  # within 60 ms
+    all_windows = len(call) // 256  # Silero's window at 8 kHz
+    assert sum(scored) < all_windows / 2  # the 15 s of silence went unscored
 
 
 async def test_calls_scored_in_one_batch_keep_their_own_state(monkeypatch):
@@ -128,3 +169,29 @@ async def test_only_observers_that_read_processing_reports_get_them_and_none_get
     assert any(p.frame is text for p in reads.processed)
     seen = [p.frame for p in pushes_only.pushed + reads.pushed + reads.processed]
     assert not any(frame is audio for frame in seen)
+
+
+async def test_the_volume_of_digital_silence_is_pipecats_without_measuring_it(monkeypatch):
+    import pipecat.audio.volume
+
+    ours, pipecats = InlineSileroVADAnalyzer(params=VADParams()), SileroVADAnalyzer(params=VADParams())
+    measured = []
+
+    def counted(audio, sample_rate):
+        measured.append(len(audio))
+        return calculate_audio_volume(audio, sample_rate)
+
+    audio = np.concatenate([SECOND, YES]).tobytes()
+    volumes = {}
+    for name, analyzer in (("pipecat", pipecats), ("ours", ours)):
+        analyzer.set_sample_rate(PHONE_RATE)
+        measured.clear()
+        monkeypatch.setattr(pipecat.audio.volume, "calculate_audio_volume", counted)
+        volumes[name] = []
+        for i in range(0, len(audio), 512):  # as Pipecat's analyzer reads it: a volume each window
+            analyzer._prev_volume = analyzer._get_smoothed_volume(audio[i : i + 512])
+            volumes[name].append(analyzer._prev_volume)
+        volumes[name + " measures"] = len(measured)
+    assert volumes["ours"] == pytest.approx(volumes["pipecat"])
+    assert max(volumes["ours"]) > 0.6  # the "Yes." is loud enough to be speech
+    assert volumes["ours measures"] < volumes["pipecat measures"] * 0.6  # 2 s of the 3.6 s are silence

@@ -16,6 +16,14 @@ scored together (:class:`_WindowBatch`): the busier the worker, the
 larger the batch (4.7 windows a run at 20 cloud-sim calls on one worker), at the cost of
 GATHER_SECS.
 
+Most of a call the caller is silent, and a silent window cannot start speech:
+Pipecat's analyzer also needs the volume. So while the VAD is quiet, a window
+under SILENCE_DBFS is not scored; the stream's state is reset instead, as
+Pipecat's analyzer resets it in non-speech. Once speech has started every
+window is scored, so where a turn ends does not change. Nor is the loudness
+of digital silence measured (a BS.1770 measure, as costly as the model): it is
+none, and Pipecat's volume reads 0 for it.
+
 Pipecat's VAD controller sees the analyzer's state once per audio frame. A
 frame longer than one model window (32 ms at 8 kHz; ``BOT_AUDIO_IN_MS`` joins
 Twilio's frames) can pass through SPEAKING and out again unseen, and a short
@@ -33,8 +41,10 @@ from importlib import resources
 import numpy as np
 import onnxruntime
 from loguru import logger
+from pipecat.audio.utils import exp_smoothing
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.audio.volume import VOLUME_WINDOW_SECS
 
 
 @functools.cache
@@ -68,6 +78,12 @@ def run_model(windows: np.ndarray, states: np.ndarray, sample_rate: int) -> tupl
         None, {"input": windows, "state": states, "sr": np.array(sample_rate, dtype=np.int64)}
     )
     return confidences, next_states
+
+
+# A window this quiet is silence to any voice detector (speech on a phone line is 30-50 dB louder; a
+# line's idle noise is about -70 dBFS); while the VAD is quiet it is not scored.
+SILENCE_DBFS = -60.0
+_SILENCE_MEAN_SQUARE = 10 ** (SILENCE_DBFS / 10)
 
 
 # How long a worker with more than one call gathers windows before it scores them: a model run has a
@@ -139,6 +155,8 @@ class InlineSileroVADAnalyzer(SileroVADAnalyzer):
         self._low_confidence_windows = 0
         self._unscored = b""  # the start of the next window
         self._confidence = 0.0  # the window being analyzed, as the batch scored it
+        self._skipping_silence = False
+        self._zero_bytes = 0  # how much digital silence the latest audio ends with
 
     async def analyze_audio(self, buffer: bytes) -> VADState:
         batch = _WindowBatch.of_running_loop()
@@ -147,7 +165,14 @@ class InlineSileroVADAnalyzer(SileroVADAnalyzer):
         for start in range(0, len(audio) - size + 1, size):
             window = audio[start : start + size]
             samples = np.frombuffer(window, np.int16).astype(np.float32) / 32768.0
-            self._confidence = await batch.confidence(self._model, samples, self.sample_rate)
+            if self._vad_state is VADState.QUIET and np.dot(samples, samples) < _SILENCE_MEAN_SQUARE * len(samples):
+                if not self._skipping_silence:
+                    self._model.reset_states()
+                    self._skipping_silence = True
+                self._confidence = 0.0
+            else:
+                self._skipping_silence = False
+                self._confidence = await batch.confidence(self._model, samples, self.sample_rate)
             states.append(self._run_analyzer(window))  # Pipecat's state machine, on exactly this window
         self._unscored = audio[len(audio) - len(audio) % size :]
         return VADState.SPEAKING if VADState.SPEAKING in states else (states[-1] if states else self._vad_state)
@@ -155,3 +180,10 @@ class InlineSileroVADAnalyzer(SileroVADAnalyzer):
     def voice_confidence(self, buffer: bytes) -> float:
         self._maybe_reset_model(self._confidence)  # Pipecat's periodic reset of the stream's state
         return self._confidence
+
+    def _get_smoothed_volume(self, audio: bytes) -> float:
+        self._zero_bytes = self._zero_bytes + len(audio) if not audio.strip(b"\0") else 0
+        if self._zero_bytes < VOLUME_WINDOW_SECS * self.sample_rate * 2:
+            return super()._get_smoothed_volume(audio)
+        self._volume_tracker.update(audio, self.sample_rate)  # the window Pipecat measures, kept whole
+        return exp_smoothing(0.0, self._prev_volume, self._smoothing_factor)
