@@ -46,6 +46,7 @@ AUDIO_GAP_SECS = 0.06
 # Quiet this long after the bot spoke means its turn is over: the caller may talk.
 TURN_QUIET_SECS = 1.2
 SILENT_FRAME = encode_mulaw(np.zeros(FRAME_SAMPLES, dtype=np.int16))
+_SILENT_PAYLOAD = base64.b64encode(SILENT_FRAME).decode()
 # The line's own number, as Twilio's webhook names it in "To".
 LINE_NUMBER = "+15550000000"
 
@@ -173,7 +174,7 @@ class TwilioCaller:
         tick = time.monotonic()
         try:
             while not self.closed.is_set():
-                payload = self._outbox.popleft() if self._outbox else SILENT_FRAME
+                payload = self._outbox.popleft() if self._outbox else _SILENT_PAYLOAD
                 await self._send(
                     {
                         "event": "media",
@@ -182,7 +183,7 @@ class TwilioCaller:
                             "track": "inbound",
                             "chunk": str(self._sent_frames + 1),
                             "timestamp": str(int(self._sent_frames * FRAME_SECS * 1000)),
-                            "payload": base64.b64encode(payload).decode(),
+                            "payload": payload,
                         },
                     }
                 )
@@ -231,12 +232,16 @@ class TwilioCaller:
 
     async def say(self, pcm: np.ndarray) -> float:
         """Speak ``pcm`` (8 kHz int16); return when it has been sent, with the moment speech ended."""
-        frames = [pcm[i : i + FRAME_SAMPLES] for i in range(0, len(pcm), FRAME_SAMPLES)]
-        frames[-1] = np.pad(frames[-1], (0, FRAME_SAMPLES - len(frames[-1])))
-        voiced = [i for i, f in enumerate(frames) if rms(f) >= SPEECH_RMS]
-        last_voiced = voiced[-1] if voiced else len(frames) - 1
+        # Encoded and measured whole, then cut into Twilio's frames: the load runs many callers at once.
+        padded = np.pad(pcm, (0, -len(pcm) % FRAME_SAMPLES))
+        frames = padded.reshape(-1, FRAME_SAMPLES).astype(np.float64)
+        voiced = np.flatnonzero(np.sqrt(np.mean(frames * frames, axis=1)) >= SPEECH_RMS)
+        last_voiced = int(voiced[-1]) if len(voiced) else len(frames) - 1
         first_frame = self._sent_frames + len(self._outbox)
-        self._outbox.extend(encode_mulaw(f) for f in frames)
+        encoded = encode_mulaw(padded)
+        self._outbox.extend(
+            base64.b64encode(encoded[i : i + FRAME_SAMPLES]).decode() for i in range(0, len(encoded), FRAME_SAMPLES)
+        )
         speech_end = 0.0
         while not self.closed.is_set() and self._sent_frames < first_frame + len(frames):
             if not speech_end and self._sent_frames > first_frame + last_voiced:

@@ -1,6 +1,7 @@
 """Audio the stand-ins hear and produce: G.711/PCM codecs, energy-based
 utterance detection and a synthetic speech-like signal."""
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -97,14 +98,16 @@ class UtteranceDetector:
 
     def feed(self, samples: np.ndarray) -> list[tuple[str, float | Utterance]]:
         """Consume samples; return ("start", seconds) and ("end", Utterance) events in order."""
-        self._pending = np.concatenate([self._pending, samples])
+        audio = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        whole = len(audio) - len(audio) % self._frame_len
+        self._pending = audio[whole:]
+        frames = audio[:whole].reshape(-1, self._frame_len).astype(np.float64)
+        loud = np.sqrt(np.mean(frames * frames, axis=1)) >= self._threshold  # every frame's RMS at once
         events: list[tuple[str, float | Utterance]] = []
-        while len(self._pending) >= self._frame_len:
-            frame = self._pending[: self._frame_len].astype(np.float64)
-            self._pending = self._pending[self._frame_len :]
+        for frame_is_loud in loud:
             frame_start = self.audio_seconds
             self._frames_seen += 1
-            if np.sqrt(np.mean(frame * frame)) >= self._threshold:
+            if frame_is_loud:
                 if self._speech_start is None:
                     self._speech_start = frame_start
                     events.append(("start", frame_start))
@@ -127,6 +130,12 @@ class UtteranceDetector:
 
 def speech_duration_ms(text: str, *, ms_per_char: int, max_ms: int) -> int:
     return min(len(text.strip()) * ms_per_char, max_ms)
+
+
+@functools.lru_cache(maxsize=512)
+def encoded_speech(text: str, sample_rate: int, encoding: str, *, ms_per_char: int, max_ms: int) -> bytes:
+    """:func:`synthesize_speech` encoded; a load's many calls say the same lines, made once each."""
+    return encode(synthesize_speech(text, sample_rate, ms_per_char=ms_per_char, max_ms=max_ms), encoding)
 
 
 def synthesize_speech(

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from bot.standins.audio import bytes_per_sample, encode, synthesize_speech
+from bot.standins.audio import bytes_per_sample, encoded_speech
 from bot.standins.faults import Fault
 
 GARBAGE_TEXT = '{"type": "Flushed", "sequence_id": '  # not valid JSON
@@ -57,10 +57,9 @@ class AudioStreamer:
         cfg = self._config
         if first:
             await asyncio.sleep(cfg.first_audio_ms / 1000)
-        samples = synthesize_speech(
-            text, self._sample_rate, ms_per_char=cfg.ms_per_char, max_ms=cfg.max_speech_ms
+        audio = encoded_speech(
+            text, self._sample_rate, self._encoding, ms_per_char=cfg.ms_per_char, max_ms=cfg.max_speech_ms
         )
-        audio = encode(samples, self._encoding)
         chunk_bytes = self._sample_rate * cfg.chunk_ms // 1000 * bytes_per_sample(self._encoding)
         interval = cfg.chunk_ms / 1000 / cfg.realtime_factor
         # Pace against a fixed schedule so sleep overshoot does not add up.
