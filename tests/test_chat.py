@@ -177,3 +177,14 @@ def test_a_broken_flow_is_refused_before_the_chat_starts(tmp_path, monkeypatch, 
     line = text.splitlines().index("    transition_to: goodby") + 1
     assert f"{broken}:{line}: global function 'end_call' transitions to unknown node 'goodby'" in printed.err
     assert "bot>" not in printed.out
+
+
+async def test_a_caller_running_late_is_thanked_and_the_team_told_with_nothing_booked(tmp_path):
+    said = "Hi, it's Tom Baker, we have a table tonight and we'll be 10 minutes late."
+    out = io.StringIO()
+    result = await asyncio.wait_for(run_chat([said], settings=_settings(tmp_path), now=NOW, out=out), 60)
+    assert result.outcome.node == "late_noted"
+    assert "bot> Thanks for letting us know. I've told the team you're running late." in out.getvalue()
+    assert _rows(tmp_path / "bookings.db") == []
+    with sqlite3.connect(tmp_path / "bookings.db") as conn:
+        assert conn.execute("select reason from messages").fetchall() == [(f"Running late: {said}",)]

@@ -256,3 +256,12 @@ async def test_a_message_for_staff_keeps_the_callers_number(flow_manager, store)
     assert result["next"] == "message_taken"
     (message,) = store.db["messages"].rows
     assert message["callback_number"] == "+15550100" and "umbrella" in message["reason"]
+
+
+async def test_a_caller_running_late_is_a_message_for_the_team_and_no_booking(flow_manager, store):
+    result, _ = await tools.running_late(flow_manager, message="We'll be 10 minutes late, it's under Tom Baker")
+    assert result["next"] == "late_noted"
+    (message,) = store.db["messages"].rows
+    assert message["reason"] == "Running late: We'll be 10 minutes late, it's under Tom Baker"
+    assert message["callback_number"] == "+15550100"
+    assert store.db["bookings"].count == 0

@@ -74,6 +74,10 @@ def days(n: int) -> dt.date:
         ("at 8", None),
         ("in two days", None),
         ("a couple of hours", None),
+        ("we'll be 5 minutes late", None),  # a number of minutes, not of people
+        ("we're 10 mins away", None),
+        ("we are 4 and we'll be 10 minutes late", 4),
+        ("a table for 3 hours", None),
         ("table for 100", None),
         # The party's members counted: the caller, each one named, each number said.
         ("me, my husband and our two kids", 4),
@@ -183,6 +187,8 @@ def test_parse_date(text, expected):
         ("12:30", dt.time(12, 30)),
         ("11am", dt.time(11)),
         ("at 11", dt.time(11)),
+        ("we'll be about 20 minutes late", None),  # minutes, not a clock time
+        ("around twenty minutes", None),
         ("at 12", dt.time(12)),
         ("around eight", dt.time(20)),
         ("at 8", dt.time(20)),

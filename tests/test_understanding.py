@@ -286,3 +286,30 @@ def test_a_request_to_wait_gets_no_second_hearing_primed_with_the_answers_words(
     assert hearing.primer_for("Hold on.") is None  # primed with numbers, "Hold on" may come back as "Four"
     assert hearing.primer_for("Hold on. Eight.") is None  # the answer is there already
     assert hearing.primer_for("Hold on, um, it's") == PRIMERS["party_size"]
+
+
+@pytest.mark.parametrize(
+    "node, expecting, said",
+    [
+        ("greeting", None, "Hi, I have a booking tonight, we'll be 5 minutes late."),
+        ("greeting", None, "I'm running a bit late for my reservation."),
+        ("greeting", None, "Hello, this is Tom Baker, we are going to be about twenty minutes late"),
+        ("ask_party_size", "party_size", "Sorry, I'm late for my booking, can you tell them?"),
+    ],
+)
+def test_a_caller_running_late_is_passed_on_to_the_team_not_booked(node, expecting, said):
+    assert choose(said, node, expecting) == ToolCall("running_late", {"message": said})
+
+
+@pytest.mark.parametrize(
+    "said, call",
+    [
+        ("A late dinner for two on Friday at 9 pm, please.",
+         ToolCall("collect_booking", {"party_size": 2, "date": "2026-11-27", "time": "21:00"})),
+        ("Is 10 pm too late for a table for 2 tomorrow?",
+         ToolCall("collect_booking", {"party_size": 2, "date": "2026-11-25", "time": "22:00"})),
+        ("Hello, I'd like to make a reservation, please.", ToolCall("collect_booking", {})),
+    ],
+)
+def test_late_in_other_sentences_is_no_lateness(said, call):
+    assert choose(said, "greeting") == call

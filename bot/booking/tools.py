@@ -496,6 +496,26 @@ async def take_message(flow_manager: FlowManager, reason: str, name: str | None 
     return {"next": "message_taken", "expecting": None}, TRANSITION_IN_YAML
 
 
+async def running_late(flow_manager: FlowManager, message: str) -> Result:
+    """The caller has a booking and will be late: the team is told, as a message on the dashboard.
+
+    Args:
+        message: How late they will be, in their words (with the name the booking is under, if they gave it).
+    """
+    call = call_of(flow_manager)
+    text = _valid_text(message, limit=1000) or "(no details)"
+    await call.store.run(
+        call.store.take_message,
+        call_sid=call.call_sid,
+        caller=call.caller,
+        name=None,
+        callback_number=call.caller,
+        reason=f"Running late: {text}",
+    )
+    logger.info(f"{call.call_sid}: running late: {text!r}")
+    return {"next": "late_noted", "expecting": None}, TRANSITION_IN_YAML
+
+
 async def start_voicemail(action: dict, flow_manager: FlowManager) -> None:
     """Flow action, once the bot has asked for a voicemail: the tone, then the caller is recorded."""
     call = call_of(flow_manager)

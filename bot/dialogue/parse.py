@@ -321,14 +321,17 @@ def _past_to(m: re.Match[str], context: str | None) -> dt.time | None:
 
 
 _MER = r"(?: (?P<mer>am|pm))?\b"
-_NOT_HEADCOUNT = r"(?! (?:people|persons|guests|adults|of us)\b)"
+# "for 2 hours", "we'll be 5 minutes late": a number of something else, not of people.
+_NOT_A_DURATION = r"(?! (?:hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|nights?|months?|years?)\b)"
+# A number of people or of minutes is no clock time: "around 8 people", "about 20 minutes late".
+_NOT_HEADS_OR_DURATION = r"(?! (?:people|persons|guests|adults|of us)\b)" + _NOT_A_DURATION
 # Where "for N" counts heads: "table for 4", "party of 4", "booking for 4".
 _NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!group of )(?<!booking for )(?<! of )"
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
     # "I need it for 11", "something at 7": the booking's time, not a head count.
-    (re.compile(r"\b(?:it|something|one|that) (?:for|at|around) (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b" + _NOT_HEADCOUNT + r"(?! of us| [1-5]\d\b)"), _hm),
+    (re.compile(r"\b(?:it|something|one|that) (?:for|at|around) (?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\b" + _NOT_HEADS_OR_DURATION + r"(?! of us| [1-5]\d\b)"), _hm),
     # "715 in the evening", "1115 please": speech-to-text writes a clock time as one number.
     (re.compile(r"(?<!\d )\b(?P<h>1[0-2]|[1-9])(?P<mi>[0-5]\d)(?= (?:in the |and the |this )?(?:morning|afternoon|evening|night)\b| please\b)"), _hm),
     # "1930" / "730" need a cue or to be the whole answer; otherwise they're likely part of a phone number.
@@ -346,7 +349,7 @@ _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"\b(?P<h>\d{1,2}) (?:(?:oclock |ish )?(?P<mer>am|pm)|oclock|ish)\b"), _hm),
     # "7 in the evening", "book it for 7 in the evening"; but "a table for 4 in the evening" is a head count.
     (re.compile(rf"{_NOT_AFTER_HEADCOUNT_CUE}\b(?P<h>\d{{1,2}})(?= in the (?:morning|afternoon|evening|night)\b| at night\b| tonight\b)"), _hm),
-    (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADCOUNT), _hm),
+    (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADS_OR_DURATION), _hm),
     (re.compile(r"\b(?:12 )?(?P<w>noon|midday|midnight)\b"), lambda m, ctx: dt.time(0 if m["w"] == "midnight" else 12)),
 )
 # "evening 6", "in the afternoon 2", "this evening 5": the part of the day first, as callers type it.
@@ -354,7 +357,7 @@ _TIME_RULES: tuple[_Rule, ...] = (
 _PERIOD_FIRST: _Rule = (
     re.compile(
         r"\b(?:morning|afternoon|evening|night|tonight)(?: at| around| about)?(?: the)? (?P<h>\d{1,2})(?:[:.]?(?P<mi>[0-5]\d))?\b"
-        + _NOT_HEADCOUNT
+        + _NOT_HEADS_OR_DURATION
     ),
     _hm,
 )
@@ -447,12 +450,14 @@ _PARTY_RULES: tuple[_Rule, ...] = (
     (re.compile(r"\b(?:just|only) (?:me|myself)\b(?! and| plus| with)|\b(?:on my own|by myself|solo)\b"), _fixed(1)),
     (
         re.compile(
-            rf"\b(?:for|party of|group of|table of) (?:a |about |around )?{_N}\b"
-            r"(?! (?:hours?|minutes?|days?|weeks?|nights?|months?|years?)\b)"
+            rf"\b(?:for|party of|group of|table of) (?:a |about |around )?{_N}\b{_NOT_A_DURATION}"
         ),
         _count,
     ),
-    (re.compile(rf"\b(?:we are|we're|we'll be|we will be|there are|there'll be|there will be|there's) {_N}\b"), _count),
+    (
+        re.compile(rf"\b(?:we are|we're|we'll be|we will be|there are|there'll be|there will be|there's) {_N}\b{_NOT_A_DURATION}"),
+        _count,
+    ),
     # "four at seven": the number before "at" a time is the party (not "9 at the del", a misheard name).
     (re.compile(rf"(?<![\d:./]){_N}(?= at (?:about |around )?(?:\d|half|quarter|noon|midday))"), _count),
 )

@@ -47,6 +47,12 @@ _INTENTS: dict[str, re.Pattern] = {
         "end": r"^\W*(no|nope|nah)\W*$|\b(that'?s (all|it|everything)|nothing( else)?|good ?bye|bye|"
         r"no,? thank(s| you)|all good|leave it)\b",
         "voicemail": r"\bvoice ?mail\b",
+        # "We'll be 10 minutes late", "I'm running a bit late": not "a late dinner", "is 10 too late?"
+        "late": r"(?:\b(?:running|run|be|being|are|am|is)|'re|'m|'s)\s+"
+        r"(?:(?:a|an|about|around|maybe|probably|just|little|bit|few|couple|of|half|hour|hours|minutes?|mins?|\d+"
+        r"|five|ten|fifteen|twenty|thirty|forty)\s+){0,4}late\b"
+        r"(?!\s+(?:dinner|lunch|booking|table|seating|sitting|reservation|night|evening|one))"
+        r"|\blate for (?:my|our|the) (?:booking|reservation|table)\b",
     }.items()
 }
 _BARE_NO = re.compile(r"^\W*(no|nope|nah)\W*$", re.IGNORECASE)
@@ -63,7 +69,10 @@ _NAME_WORDS = {
     "end": {"end", "goodbye", "finish", "hangup"},
     "voicemail": {"voicemail"},
     "question": {"question"},
+    "late": {"late"},
 }
+# Tools that take the caller's words as they come (a message) are for those who say what they are for.
+_ONLY_WHEN_SAID = frozenset(("late",))
 # "Bye, can I speak to a manager?": asking for something beats the farewell.
 _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 # A question about the business outweighs a value it names ("what time do you close on Friday?"
@@ -161,6 +170,8 @@ def _score(
     intents = _intents_of(tool.name)
     said = {intent for intent in intents if _INTENTS[intent].search(text)}
     if not required and intents & _EXISTING_BOOKING_INTENTS and not said & _EXISTING_BOOKING_INTENTS:
+        return 0.0, ToolCall(tool.name, arguments)
+    if intents & _ONLY_WHEN_SAID and not said:
         return 0.0, ToolCall(tool.name, arguments)
     for intent in said:
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
