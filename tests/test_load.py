@@ -8,7 +8,7 @@ import sys
 
 from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
-from bot.measure.load import personalised
+from bot.measure.load import CallOutcome, gaps_while_callers_late, personalised
 from bot.replay.scenario import load_scenario
 from bot.settings import PROJECT_DIR
 from bot.standins.flow_host import flow_host, today_in
@@ -91,6 +91,8 @@ def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tm
     voice = report["voice_to_voice_ms"]
     assert 0 < voice["p50"] <= voice["p95"] <= voice["max"]
     assert isinstance(report["gaps_over_60ms"], int) and report["gaps_over_60ms"] >= 0
+    assert 0 <= report["gaps_while_callers_late"] <= report["gaps_over_60ms"]
+    assert report["callers_loop_stalls_over_60ms"] >= 0 and report["callers_loop_stall_max_ms"] >= 0
     assert report["cpu_percent"] > 0 and report["rss_mb_max"] > 50  # a Python server with its models loaded
     # Both workers measured apart (busiest first), and the whole machine beside them.
     assert report["workers"] == 2 and len(report["worker_cpu_percent"]) == 2
@@ -146,3 +148,15 @@ def test_a_late_message_is_a_gap_only_when_twilios_queue_ran_dry():
     assert _heard(just_in_time) == ([0.08], [0.12])  # silent from the end of the last chunk
     # Cut off on purpose (Twilio's "clear" empties its queue): the silence after it is no gap.
     assert _heard([(0.04 * n, 40) for n in range(5)] + [(0.5, 40)], clear_at=0.17) == ([], [])
+
+
+def test_a_gap_heard_while_the_callers_own_loop_stalled_is_counted_apart():
+    def outcome(*gaps):
+        return CallOutcome(caller=0, scenario="s", call_sid="CA", ok=True, started_s=0, ended_s=9,
+                           latencies_ms=[], gaps_over_60ms=len(gaps), gaps=list(gaps))
+
+    stalls = [(5.0, 0.3)]  # the loop woke at 5.0 s, 300 ms late: stalled from 4.7 s
+    calls = [outcome((4.9, 100), (8.0, 100)), outcome((5.05, 80)), outcome((4.5, 150))]
+    # 4.8-4.9 s is inside the stall and 4.97-5.05 s touches its end; 7.9-8.0 s and 4.35-4.5 s are not.
+    assert gaps_while_callers_late(calls, stalls) == 2
+    assert gaps_while_callers_late(calls, []) == 0

@@ -74,6 +74,7 @@ class CallOutcome:
     ended_s: float
     latencies_ms: list[float | None]
     gaps_over_60ms: int  # silences the caller heard mid-word (Twilio's queue ran dry)
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # each: when it ended (since the load began), ms
     late_messages_over_60ms: int = 0  # pauses between media messages mid-word, heard or not
     error: str | None = None
     turned_away: bool = False  # the server was at BOT_MAX_CALLS: not answered, by design
@@ -105,6 +106,8 @@ class LoadRun:
     turns: list[TurnPoint] = field(default_factory=list)
     active: int = 0
     peak_active: int = 0
+    # This process's event loop, late by this much (seconds) at t_s: the callers hear what it reads late.
+    loop_lags: list[tuple[float, float]] = field(default_factory=list)
 
 
 def personalised(scenario: Scenario, index: int) -> Scenario:
@@ -189,6 +192,30 @@ async def server_process(
         await _stop(process)
 
 
+LAG_TICK_SECS = 0.02
+
+
+async def _watch_loop(run: LoadRun, began: float, stop: asyncio.Event) -> None:
+    """How late this process's loop wakes from a 20 ms sleep, whenever late by more than a gap."""
+    while not stop.is_set():
+        asked = time.monotonic()
+        await asyncio.sleep(LAG_TICK_SECS)
+        woke = time.monotonic()
+        if (lag := woke - asked - LAG_TICK_SECS) > AUDIO_GAP_SECS:
+            run.loop_lags.append((round(woke - began, 3), round(lag, 3)))
+
+
+def gaps_while_callers_late(outcomes: list[CallOutcome], loop_lags: list[tuple[float, float]]) -> int:
+    """Gaps the callers may have made themselves: their loop was stalled by more than a gap while the gap
+    lasted, so audio that came on time was read late. Counted apart, never subtracted."""
+    stalls = [(woke - lag, woke) for woke, lag in loop_lags]
+    return sum(
+        any(start <= ended and end >= ended - gap_ms / 1000 for start, end in stalls)
+        for outcome in outcomes
+        for ended, gap_ms in outcome.gaps
+    )
+
+
 async def _sample(
     server: psutil.Process, standins: psutil.Process | None, run: LoadRun, began: float, stop: asyncio.Event
 ) -> None:
@@ -266,7 +293,8 @@ async def _caller(
         turned_away = False
         try:
             result = await replay_scenario(scenario, media_url, report, on_latency=on_latency, call_sid=call_sid)
-            ok, error, latencies, gaps = result.expect_met, result.error, result.caller_latency_ms, result.audio_gaps_ms
+            ok, error, latencies = result.expect_met, result.error, result.caller_latency_ms
+            gaps = [(round(end - began, 3), ms) for end, ms in zip(result.audio_gap_ends, result.audio_gaps_ms)]
             late, turned_away = result.late_audio_ms, result.turned_away
         except Exception as e:  # one broken call is a failed call, not a broken load
             ok, error, latencies, gaps, late = False, f"{type(e).__name__}: {e}", [], [], []
@@ -282,6 +310,7 @@ async def _caller(
                 ended_s=round(time.monotonic() - began, 2),
                 latencies_ms=latencies,
                 gaps_over_60ms=len(gaps),
+                gaps=gaps,
                 late_messages_over_60ms=len(late),
                 error=error,
                 turned_away=turned_away,
@@ -329,6 +358,7 @@ async def run_load(
         began = time.monotonic()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(_sample(server, standins, run, began, stop_sampling))
+        loop_watch = asyncio.create_task(_watch_loop(run, began, stop_sampling))
         call_numbers = itertools.count()  # every call of the load is distinct (numbers, dates)
         await asyncio.gather(
             *(
@@ -348,7 +378,7 @@ async def run_load(
             )
         )
         stop_sampling.set()
-        await sampler
+        await asyncio.gather(sampler, loop_watch)
     return run, {"server_log": str(work_dir / "server.log")}
 
 
@@ -389,6 +419,10 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
         "gaps_over_60ms": sum(o.gaps_over_60ms for o in run.outcomes),
         "calls_with_gaps": sum(o.gaps_over_60ms > 0 for o in run.outcomes),
         "late_messages_over_60ms": sum(o.late_messages_over_60ms for o in run.outcomes),
+        # Of the gaps, those heard while this process's loop was itself stalled longer than a gap.
+        "gaps_while_callers_late": gaps_while_callers_late(run.outcomes, run.loop_lags),
+        "callers_loop_stalls_over_60ms": len(run.loop_lags),
+        "callers_loop_stall_max_ms": round(max((lag for _, lag in run.loop_lags), default=0) * 1000),
         "cpu_percent": _mean(cpu),
         "cpu_percent_at_peak": _mean(busy),
         "worker_cpu_percent": _per_worker_means(run.samples),
@@ -473,6 +507,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  unanswered turns      {summary['unanswered_turns']}")
     print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls), "
           f"heard by the caller; {summary['late_messages_over_60ms']} media messages that late, Twilio's queue covering the rest")
+    print(f"  callers' own loop      stalled over {AUDIO_GAP_SECS * 1000:.0f} ms {summary['callers_loop_stalls_over_60ms']} times "
+          f"(longest {summary['callers_loop_stall_max_ms']} ms); {summary['gaps_while_callers_late']} of the gaps were heard then")
     print(f"  server CPU            mean {summary['cpu_percent']}%, at peak {summary['cpu_percent_at_peak']}% (100% = one core)")
     print(f"  per worker            mean {summary['worker_cpu_percent']}%, at peak {summary['worker_cpu_percent_at_peak']}% "
           f"({summary['workers']} workers)")

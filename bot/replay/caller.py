@@ -64,6 +64,7 @@ class BotAudio:
     frames: int = 0
     clears: int = 0
     gaps: list[float] = field(default_factory=list)  # seconds heard of each silence over AUDIO_GAP_SECS mid-speech
+    gap_ends: list[float] = field(default_factory=list)  # when each of them ended (time.monotonic)
     # Pauses over AUDIO_GAP_SECS between two media messages mid-speech, heard or covered by Twilio's queue.
     late_messages: list[float] = field(default_factory=list)
     last_frame: float = 0.0
@@ -222,6 +223,7 @@ class TwilioCaller:
                 bot.late_messages.append(now - bot.last_frame)
             if now - bot.heard_until > AUDIO_GAP_SECS:
                 bot.gaps.append(now - bot.heard_until)
+                bot.gap_ends.append(now)
         bot.heard_until = max(now, bot.heard_until) + len(pcm) / PHONE_RATE
         bot.frames += 1
         bot.last_frame, bot.last_frame_voiced = now, voiced

@@ -62,6 +62,7 @@ class ReplayResult:
     faults: list[dict[str, Any]] = field(default_factory=list)  # fallbacks that fired (call_faults rows)
     turned_away: bool = False  # the server was at BOT_MAX_CALLS and did not take the call
     audio_gaps_ms: list[float] = field(default_factory=list)  # stutters in the bot's audio as the caller heard it
+    audio_gap_ends: list[float] = field(default_factory=list)  # when each ended (time.monotonic, this process)
     late_audio_ms: list[float] = field(default_factory=list)  # late media messages (some covered by Twilio's queue)
 
     def to_json(self) -> dict[str, Any]:
@@ -257,5 +258,6 @@ async def replay_scenario(
             {k: f[k] for k in ("job", "provider", "reason", "fallback")} for f in (call_report or {}).get("faults", [])
         ],
         audio_gaps_ms=[round(gap * 1000) for gap in caller.bot.gaps],
+        audio_gap_ends=caller.bot.gap_ends,
         late_audio_ms=[round(gap * 1000) for gap in caller.bot.late_messages],
     )
