@@ -265,3 +265,22 @@ async def test_a_caller_running_late_is_a_message_for_the_team_and_no_booking(fl
     assert message["reason"] == "Running late: We'll be 10 minutes late, it's under Tom Baker"
     assert message["callback_number"] == "+15550100"
     assert store.db["bookings"].count == 0
+
+
+async def test_running_late_said_into_a_voicemail_keeps_the_recording(flow_manager, store, tmp_path):
+    from pipecat.frames.frames import InputAudioRawFrame
+    from pipecat.processors.frame_processor import FrameDirection
+
+    from processors.voicemail import VoicemailRecorder
+
+    recorder = VoicemailRecorder(path=tmp_path / "vm.wav", max_secs=60)
+    recorder._audio = bytearray()  # recording, as start() leaves it (its tone needs a running pipeline)
+    recorder.push_frame = lambda *args, **kwargs: asyncio.sleep(0)
+    await recorder.process_frame(InputAudioRawFrame(bytes(3200), 8000, 1), FrameDirection.DOWNSTREAM)
+    tools.call_of(flow_manager).voicemail = recorder
+
+    result, _ = await tools.running_late(flow_manager, message="Sorry, we'll be late")
+    assert result["next"] == "late_noted" and not recorder.recording
+    (message,) = store.db["messages"].rows
+    assert message["reason"] == "Running late: Sorry, we'll be late"
+    assert message["audio_path"] == str(tmp_path / "vm.wav") and (tmp_path / "vm.wav").exists()

@@ -503,16 +503,19 @@ async def running_late(flow_manager: FlowManager, message: str) -> Result:
         message: How late they will be, in their words (with the name the booking is under, if they gave it).
     """
     call = call_of(flow_manager)
-    text = _valid_text(message, limit=1000) or "(no details)"
-    await call.store.run(
-        call.store.take_message,
-        call_sid=call.call_sid,
-        caller=call.caller,
-        name=None,
-        callback_number=call.caller,
-        reason=f"Running late: {text}",
-    )
-    logger.info(f"{call.call_sid}: running late: {text!r}")
+    text = f"Running late: {_valid_text(message, limit=1000) or '(no details)'}"
+    if call.voicemail is not None and call.voicemail.recording:  # said into a voicemail: the recording is kept
+        await keep_voicemail(call, text)
+    else:
+        await call.store.run(
+            call.store.take_message,
+            call_sid=call.call_sid,
+            caller=call.caller,
+            name=None,
+            callback_number=call.caller,
+            reason=text,
+        )
+    logger.info(f"{call.call_sid}: {text!r}")
     return {"next": "late_noted", "expecting": None}, TRANSITION_IN_YAML
 
 
