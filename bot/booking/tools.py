@@ -504,18 +504,7 @@ async def running_late(flow_manager: FlowManager, message: str) -> Result:
     """
     call = call_of(flow_manager)
     text = f"Running late: {_valid_text(message, limit=1000) or '(no details)'}"
-    if call.voicemail is not None and call.voicemail.recording:  # said into a voicemail: the recording is kept
-        await keep_voicemail(call, text)
-    else:
-        await call.store.run(
-            call.store.take_message,
-            call_sid=call.call_sid,
-            caller=call.caller,
-            name=None,
-            callback_number=call.caller,
-            reason=text,
-        )
-    logger.info(f"{call.call_sid}: {text!r}")
+    await keep_voicemail(call, text)  # said into a voicemail, the recording goes with it
     return {"next": "late_noted", "expecting": None}, TRANSITION_IN_YAML
 
 
@@ -537,7 +526,7 @@ async def save_voicemail(flow_manager: FlowManager, message: str) -> Result:
 
 
 async def keep_voicemail(call: CallContext, reason: str) -> None:
-    """Stop the voicemail recording and store it, with ``reason``, as a message for staff."""
+    """Store ``reason`` as a message for staff, with the voicemail recording if one is being made."""
     recorded = call.voicemail.finish() if call.voicemail is not None else None
     await call.store.run(
         call.store.take_message,
@@ -548,7 +537,8 @@ async def keep_voicemail(call: CallContext, reason: str) -> None:
         reason=reason,
         audio_path=str(recorded[0]) if recorded else None,
     )
-    logger.info(f"{call.call_sid}: voicemail for staff ({recorded[1] if recorded else 0:.1f} s): {reason!r}")
+    heard = f"voicemail ({recorded[1]:.1f} s)" if recorded else "message"
+    logger.info(f"{call.call_sid}: {heard} for staff: {reason!r}")
 
 
 async def transfer_to_staff(action: dict, flow_manager: FlowManager) -> None:
