@@ -5,8 +5,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+from bot.audio import PHONE_RATE, load_phone_audio, trim_silence
 from bot.booking.business import Business
 from bot.booking.store import BookingStore
 
@@ -113,3 +116,14 @@ def share_heard(audio: bytes, heard: bytes, piece_bytes: int = 320) -> float:
     """
     pieces = [audio[i : i + piece_bytes] for i in range(0, len(audio) - piece_bytes + 1, piece_bytes)]
     return sum(piece in heard for piece in pieces) / len(pieces)
+
+
+def said_with_a_pause(first: Path, second: Path, pause_secs: float, path: Path) -> Path:
+    """One caller turn as a WAV: ``first``'s speech, a pause of ``pause_secs``, then ``second``'s."""
+
+    def speech(audio: Path) -> np.ndarray:
+        return trim_silence(load_phone_audio(audio) / 32768, PHONE_RATE, margin_secs=0.0)
+
+    pause = np.zeros(int(PHONE_RATE * pause_secs))
+    sf.write(path, np.concatenate([speech(first), pause, speech(second), pause]), PHONE_RATE, subtype="PCM_16")
+    return path

@@ -11,27 +11,28 @@ import dataclasses
 
 import numpy as np
 import pytest
-import soundfile as sf
+from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 
 from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import TranscriptionFrame, VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.utils.asyncio.task_manager import TaskManager
 
-from bot.audio import PHONE_RATE, load_phone_audio, trim_silence
+from bot.audio import PHONE_RATE, load_phone_audio
 from bot.call.pipeline import turn_taking
-from bot.call.turn_end import WordlessTurnEndStrategy
+from bot.call.turn_end import ONSET_WAIT_SECS, WordlessTurnEndStrategy
 from bot.metrics import METRICS
 from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
 from bot.replay.scenario import Turn, load_scenario
 from bot.services.deepgram import HeardNothingFrame
 from bot.services.factory import build_tts
 from bot.services.first_clause import FirstClauseTextAggregator
+from bot.services.vad import InlineSileroVADAnalyzer
 from bot.settings import Provider
 from bot.standins.deepgram import DeepgramStandin
 from bot.standins.flow_host import flow_host
 from bot.standins.openai import OpenAIStandin
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, said_with_a_pause
 
 KEY = "test-key"
 ONE_SENTENCE = load_scenario(PROJECT / "recordings" / "one-sentence")
@@ -89,21 +90,10 @@ def test_an_early_start_on_the_final_transcript_answers_the_turn_once(tmp_path):
     assert len(asked) - len(says) == _early_starts("discarded") - discarded
 
 
-def _with_pause(first, second, pause_secs: float, path):
-    """One caller turn: ``first``'s speech, a pause of ``pause_secs``, then ``second``'s, as one WAV."""
-
-    def speech(audio) -> np.ndarray:
-        return trim_silence(load_phone_audio(audio) / 32768, PHONE_RATE, margin_secs=0.0)
-
-    pause = np.zeros(int(PHONE_RATE * pause_secs))
-    sf.write(path, np.concatenate([speech(first), pause, speech(second), pause]), PHONE_RATE, subtype="PCM_16")
-    return path
-
-
 def test_an_early_start_is_discarded_when_the_caller_goes_on(tmp_path):
     # "Two people." [pause] "This Friday." in one turn: the VAD's stop after the first part brings a final
     # transcript and an early request; the caller going on within the speech timeout throws it away.
-    audio = _with_pause(SLOT_BY_SLOT.turns[1].audio, SLOT_BY_SLOT.turns[2].audio, 0.35, tmp_path / "split.wav")
+    audio = said_with_a_pause(SLOT_BY_SLOT.turns[1].audio, SLOT_BY_SLOT.turns[2].audio, 0.35, tmp_path / "split.wav")
     scenario = dataclasses.replace(
         SLOT_BY_SLOT, name="split-turn", turns=[SLOT_BY_SLOT.turns[0], Turn(audio=audio)], expect={}
     )
@@ -157,9 +147,10 @@ def test_with_deepgram_an_early_start_asks_for_the_final_sooner_and_the_turn_end
     assert turn_taking(replay_settings(openai_api_key=KEY, stt=Provider.LOCAL)) == (0.2, 0.3, True)
 
 
-async def _turns_ended(*frames) -> int:
-    """How many turn ends the speech timeout's strategy gives for these frames (its timeout 50 ms)."""
-    strategy = WordlessTurnEndStrategy(user_speech_timeout=0.05)
+async def _turns_ended(*frames, vad: InlineSileroVADAnalyzer | None = None, after: float = 0.3) -> int:
+    """How many turn ends the speech timeout's strategy gives for these frames (its timeout 50 ms) ``after``
+    seconds."""
+    strategy = WordlessTurnEndStrategy(user_speech_timeout=0.05, vad=vad)
     await strategy.setup(FrameProcessorSetup(
         clock=SystemClock(), task_manager=TaskManager(loop=asyncio.get_running_loop()), pipeline_worker=None
     ))
@@ -171,7 +162,7 @@ async def _turns_ended(*frames) -> int:
 
     for frame in frames:
         await strategy.process_frame(frame)
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(after)
     await strategy.cleanup()
     return len(ended)
 
@@ -193,3 +184,29 @@ def test_speech_after_deepgram_heard_nothing_keeps_the_turn_open():
     frames = [VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2), HeardNothingFrame(),
               VADUserStartedSpeakingFrame()]
     assert asyncio.run(_turns_ended(*frames)) == 0
+
+
+async def _vad_hearing_voice_not_yet_speech() -> InlineSileroVADAnalyzer:
+    """A VAD fed a caller's silence and then their speech up to the first moment it hears voice, and no more:
+    it stays undecided (speech only after start_secs of it)."""
+    vad = InlineSileroVADAnalyzer(params=VADParams())
+    vad.set_sample_rate(PHONE_RATE)
+    audio = np.concatenate([np.zeros(PHONE_RATE, np.int16), load_phone_audio(ONE_SENTENCE.turns[0].audio)]).tobytes()
+    frame = PHONE_RATE // 50 * 2
+    for start in range(0, len(audio), frame):
+        if await vad.analyze_audio(audio[start : start + frame]) is VADState.STARTING:
+            return vad
+    raise AssertionError("the VAD never heard the caller's voice")
+
+
+def test_a_turn_waits_while_the_vad_hears_voice_not_yet_speech_and_ends_if_it_never_becomes_any():
+    frames = [VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2),
+              TranscriptionFrame("Two people.", "caller", "", finalized=True)]
+
+    async def ended_while_and_after_the_wait():
+        during = await _turns_ended(*frames, vad=await _vad_hearing_voice_not_yet_speech(), after=0.3)
+        after = await _turns_ended(*frames, vad=await _vad_hearing_voice_not_yet_speech(), after=ONSET_WAIT_SECS + 0.2)
+        return during, after
+
+    assert asyncio.run(ended_while_and_after_the_wait()) == (0, 1)
+    assert asyncio.run(_turns_ended(*frames, vad=None)) == 1  # without a VAD to ask, at the timeout as ever

@@ -7,8 +7,9 @@ that is ready, and that server resumes the call from the store, the caller
 hearing the business's ``line_restored`` words and the question again.
 
 It waits for a quiet moment first: the bot has answered the caller's last turn
-and finished saying so, nobody is speaking, no tool is running (a booking half
-written must not be asked for twice) and no voicemail is being recorded. A
+and finished saying so, nobody is speaking or starting to, no tool is running
+(a booking half written must not be asked for twice) and no voicemail is being
+recorded. A
 call that has no quiet moment within :data:`QUIET_WAIT_SECS` is handed over
 anyway, from its last checkpoint.
 """
@@ -28,6 +29,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from bot.booking.store import BookingStore
 from bot.call.resume import CallCheckpoints
 from bot.metrics import METRICS
+from bot.services.vad import InlineSileroVADAnalyzer
 
 QUIET_WAIT_SECS = 20.0  # a caller's turn and the bot's answer rarely take longer
 POLL_SECS = 0.05
@@ -57,11 +59,13 @@ class Handover:
         self._node_of = node_of
         self._recording_voicemail = recording_voicemail
         self._assistant = None
+        self._vad: InlineSileroVADAnalyzer | None = None
         self._caller_turn_at = 0.0
         self._bot_turn_at = 0.0
 
-    def attach(self, aggregators: LLMContextAggregatorPair) -> None:
+    def attach(self, aggregators: LLMContextAggregatorPair, vad: InlineSileroVADAnalyzer) -> None:
         self._assistant = aggregators.assistant()
+        self._vad = vad
 
         @aggregators.user().event_handler("on_user_turn_stopped")
         async def on_user_turn_stopped(*_args):
@@ -82,6 +86,7 @@ class Handover:
             # Pipecat 1.14's assistant aggregator (pinned) tracks who is speaking and the turn in progress.
             and not assistant._bot_speaking
             and not assistant._user_speaking
+            and not self._vad.hearing_voice  # nor starting to: the VAD calls it speech only after start_secs
             and not assistant._assistant_turn_start_timestamp
             and not assistant.has_function_calls_in_progress
             and not self._recording_voicemail()

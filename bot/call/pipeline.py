@@ -111,10 +111,11 @@ def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     """How the caller's turns are found in their audio: Silero VAD, then a speech timeout."""
     stop_secs, timeout, early = turn_taking(settings)
     stop_type = EarlyStartUserTurnStopStrategy if early else WordlessTurnEndStrategy
+    vad = InlineSileroVADAnalyzer(params=VADParams(stop_secs=stop_secs))
     return LLMUserAggregatorParams(
         user_idle_timeout=settings.idle_secs,
-        vad_analyzer=InlineSileroVADAnalyzer(params=VADParams(stop_secs=stop_secs)),
-        user_turn_strategies=UserTurnStrategies(stop=[stop_type(user_speech_timeout=timeout)]),
+        vad_analyzer=vad,
+        user_turn_strategies=UserTurnStrategies(stop=[stop_type(user_speech_timeout=timeout, vad=vad)]),
     )
 
 
@@ -222,7 +223,8 @@ async def run_call(
     stt, llm, tts = build_services(settings, call.clock, faults, can_text=bool(texter and call.caller))
     context = LLMContext(resumed["messages"] if resumed else None)
     _hear_again_what_was_asked(stt, context, call)
-    aggregators = LLMContextAggregatorPair(context, user_params=user_turn_params(settings))
+    user_params = user_turn_params(settings)
+    aggregators = LLMContextAggregatorPair(context, user_params=user_params)
     keypad = KeypadFallback.build(
         stt, context, call.business.line, lambda: call.now().date(),
         stall_secs=settings.stt_stall_secs, sample_rate=PHONE_RATE, faults=faults,
@@ -287,7 +289,7 @@ async def run_call(
         start.call_sid, call.store, checkpoints, worker, resumable=settings.resume_grace_secs > 0,
         node_of=lambda: flow_manager.current_node, recording_voicemail=lambda: bool(call.voicemail.recording),
     )
-    handover.attach(aggregators)
+    handover.attach(aggregators, user_params.vad_analyzer)
     # A resumed call's later streams are recorded beside its first.
     part = f"-{start.stream_sid}" if resumed else ""
     recording = settings.recordings_dir / f"{start.call_sid}{part}.wav"

@@ -158,6 +158,11 @@ class InlineSileroVADAnalyzer(SileroVADAnalyzer):
         self._skipping_silence = False
         self._zero_bytes = 0  # how much digital silence the latest audio ends with
 
+    @property
+    def hearing_voice(self) -> bool:
+        """Whether the newest window held voice, speech already or not yet (the VAD's start_secs not out)."""
+        return self._vad_state is not VADState.QUIET
+
     async def analyze_audio(self, buffer: bytes) -> VADState:
         batch = _WindowBatch.of_running_loop()
         size, audio = self._vad_frames_num_bytes, self._unscored + buffer
