@@ -24,7 +24,7 @@ from bot.call.turn_end import ONSET_WAIT_SECS, WordlessTurnEndStrategy
 from bot.metrics import METRICS
 from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
 from bot.replay.scenario import Turn, load_scenario
-from bot.services.deepgram import HeardNothingFrame
+from bot.services.frames import HeardNothingFrame
 from bot.services.factory import build_tts
 from bot.services.first_clause import FirstClauseTextAggregator
 from bot.services.vad import InlineSileroVADAnalyzer
@@ -210,3 +210,16 @@ def test_a_turn_waits_while_the_vad_hears_voice_not_yet_speech_and_ends_if_it_ne
 
     assert asyncio.run(ended_while_and_after_the_wait()) == (0, 1)
     assert asyncio.run(_turns_ended(*frames, vad=None)) == 1  # without a VAD to ask, at the timeout as ever
+
+
+def test_a_turn_waits_for_the_stts_answer_to_its_last_stop_though_an_earlier_answer_came_late():
+    # "Hi, [pause] I'd like to book a table...": the first part's transcript reaches the strategy only after
+    # the caller went on (Whisper was busy); the second part is still being decoded at the timeout.
+    first_part_answered_late = [
+        VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2), VADUserStartedSpeakingFrame(),
+        TranscriptionFrame("Hi.", "caller", "", finalized=True), VADUserStoppedSpeakingFrame(stop_secs=0.2),
+    ]
+    rest = TranscriptionFrame("I'd like to book a table for four.", "caller", "", finalized=True)
+    assert asyncio.run(_turns_ended(*first_part_answered_late)) == 0
+    assert asyncio.run(_turns_ended(*first_part_answered_late, rest)) == 1
+    assert asyncio.run(_turns_ended(*first_part_answered_late, HeardNothingFrame())) == 1  # the rest was no words

@@ -11,19 +11,19 @@ client (bot/services/http_client.py) rather than a new one per call.
 
 import functools
 import time
-from dataclasses import dataclass
 
 import httpx
 from deepgram import AsyncDeepgramClient
 from deepgram.listen.v1 import client as _listen_client
 from deepgram.listen.v1.types import ListenV1Results
-from pipecat.frames.frames import ErrorFrame, SystemFrame
+from pipecat.frames.frames import ErrorFrame
 from pipecat.services.deepgram import stt as _pipecat_stt
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.deepgram.tts import DeepgramTTSService
 
 from bot.services.errors import GiveUpOnError
 from bot.services.first_clause import FirstClauseTextAggregator
+from bot.services.frames import HeardNothingFrame
 from bot.services.http_client import per_event_loop
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
@@ -58,12 +58,6 @@ class UncompressedDeepgramTTSService(DeepgramTTSService):
         return await super()._websocket_connect(uri, **kwargs)
 
 
-@dataclass
-class HeardNothingFrame(SystemFrame):
-    """Deepgram answered the Finalize sent at the VAD's stop with no words: no transcript is coming for
-    the speech so far (bot/call/turn_end.py ends the turn on it)."""
-
-
 def _answers_finalize_with_no_words(message: object) -> bool:
     if not (isinstance(message, ListenV1Results) and message.is_final and getattr(message, "from_finalize", False)):
         return False
@@ -96,4 +90,4 @@ class GuardedDeepgramTTSService(GiveUpOnError, UncompressedDeepgramTTSService):
     """Deepgram TTS that fails over on its first connection error instead of reconnecting."""
 
 
-__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "HeardNothingFrame", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]
+__all__ = ["DeepgramSTTService", "GuardedDeepgramSTTService", "GuardedDeepgramTTSService", "UncompressedDeepgramTTSService"]

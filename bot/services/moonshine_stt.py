@@ -34,6 +34,7 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.utils.time import time_now_iso8601
 
 from bot.audio import trim_silence
+from bot.services.frames import HeardNothingFrame
 
 MOONSHINE_RATE = 16000
 START_TOKEN, END_TOKEN = 1, 2
@@ -179,9 +180,12 @@ class LocalMoonshineSTTService(SegmentedSTTService):
         except Exception as e:  # a decode failure loses one utterance, never the call
             logger.exception(f"{self}: transcription failed")
             yield ErrorFrame(f"Moonshine transcription failed: {e}")
+            yield HeardNothingFrame()
             return
         finally:
             await self.stop_processing_metrics()
         if text:
             logger.debug(f"{self}: heard {text!r}")
             yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), "en", finalized=True)
+        else:
+            yield HeardNothingFrame()

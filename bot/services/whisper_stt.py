@@ -48,6 +48,7 @@ from bot.audio import trim_silence
 from bot.dialogue.listening import SecondHearing
 from bot.services.decode_queue import decode_queue
 from bot.services.early_stt import EarlyTranscription
+from bot.services.frames import HeardNothingFrame
 
 T = TypeVar("T")
 WHISPER_RATE = 16000
@@ -216,9 +217,12 @@ class LocalWhisperSTTService(WhisperSTTService):
         except Exception as e:  # a decode failure loses one utterance, never the call
             logger.exception(f"{self}: transcription failed")
             yield ErrorFrame(f"Whisper transcription failed: {e}")
+            yield HeardNothingFrame()
             return
         finally:
             await self.stop_processing_metrics()
         if text.strip():
             logger.debug(f"{self}: heard {text!r}")
             yield TranscriptionFrame(text.strip(), self._user_id, time_now_iso8601(), "en", finalized=True)
+        else:
+            yield HeardNothingFrame()
