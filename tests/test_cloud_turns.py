@@ -19,6 +19,7 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.utils.asyncio.task_manager import TaskManager
 
 from bot.audio import PHONE_RATE, load_phone_audio
+from bot.call.early_start import EarlyStartUserTurnStopStrategy
 from bot.call.pipeline import turn_taking
 from bot.call.turn_end import ONSET_WAIT_SECS, WordlessTurnEndStrategy
 from bot.metrics import METRICS
@@ -223,3 +224,36 @@ def test_a_turn_waits_for_the_stts_answer_to_its_last_stop_though_an_earlier_ans
     assert asyncio.run(_turns_ended(*first_part_answered_late)) == 0
     assert asyncio.run(_turns_ended(*first_part_answered_late, rest)) == 1
     assert asyncio.run(_turns_ended(*first_part_answered_late, HeardNothingFrame())) == 1  # the rest was no words
+
+
+def test_an_early_start_made_of_an_llm_that_failed_over_is_dropped_and_the_turns_end_asks_again():
+    async def events_of_a_turn(switch_llm: bool) -> list[str]:
+        strategy = EarlyStartUserTurnStopStrategy(user_speech_timeout=0.05)
+        await strategy.setup(FrameProcessorSetup(
+            clock=SystemClock(), task_manager=TaskManager(loop=asyncio.get_running_loop()), pipeline_worker=None
+        ))
+        events = []
+
+        @strategy.event_handler("on_user_turn_inference_triggered")
+        async def on_inference(_strategy, speculation):
+            events.append("early start" if speculation else "ask")
+
+        @strategy.event_handler("on_user_turn_speculation_cancelled")
+        async def on_cancelled(_strategy):
+            events.append("dropped")
+
+        @strategy.event_handler("on_user_turn_stopped")
+        async def on_stopped(_strategy, params):
+            events.append("ended on the early start" if params.confirms_speculation else "ended")
+
+        for frame in (VADUserStartedSpeakingFrame(), VADUserStoppedSpeakingFrame(stop_secs=0.2),
+                      TranscriptionFrame("Yes.", "caller", "", finalized=True)):
+            await strategy.process_frame(frame)
+        if switch_llm:
+            await strategy.on_llm_switched(None, None)
+        await asyncio.sleep(0.3)
+        await strategy.cleanup()
+        return events
+
+    assert asyncio.run(events_of_a_turn(switch_llm=False)) == ["early start", "ended on the early start"]
+    assert asyncio.run(events_of_a_turn(switch_llm=True)) == ["early start", "dropped", "ask", "ended"]

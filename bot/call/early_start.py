@@ -14,8 +14,9 @@ finished.
 
 The early start is thrown away (the request is cancelled, which closes its
 stream: the model stops generating) when the caller goes on speaking, when
-the turn ends with other words than those the request was made for, or when
-the turn ends some other way. Each outcome is counted in
+the turn ends with other words than those the request was made for, when
+the turn ends some other way, or when the LLM fails over to the dialogue
+engine before the turn ends. Each outcome is counted in
 ``bot_llm_early_starts{outcome}``.
 """
 
@@ -88,6 +89,12 @@ class EarlyStartUserTurnStopStrategy(WordlessTurnEndStrategy):
                 return
             await self._discard("more words arrived")
         await self._start_early()
+
+    async def on_llm_switched(self, *_args) -> None:
+        """The LLM failed over (processors/fallbacks.py): an early start made of the failed one will never
+        be answered (its held reply dies with it), so the turn's end asks the fallback instead."""
+        if self._speculation is not None:
+            await self._discard("the LLM it was made of failed over")
 
     async def _start_early(self) -> None:
         words = " ".join(self._segments)

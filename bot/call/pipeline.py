@@ -19,6 +19,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.flows import Flow, FlowConfig, FlowManager
 from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.service_switcher import ServiceSwitcher
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
@@ -224,6 +225,9 @@ async def run_call(
     context = LLMContext(resumed["messages"] if resumed else None)
     _hear_again_what_was_asked(stt, context, call)
     user_params = user_turn_params(settings)
+    for strategy in user_params.user_turn_strategies.stop:
+        if isinstance(strategy, EarlyStartUserTurnStopStrategy) and isinstance(llm, ServiceSwitcher):
+            llm.strategy.add_event_handler("on_service_switched", strategy.on_llm_switched)
     aggregators = LLMContextAggregatorPair(context, user_params=user_params)
     keypad = KeypadFallback.build(
         stt, context, call.business.line, lambda: call.now().date(),
