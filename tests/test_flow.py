@@ -117,6 +117,23 @@ async def test_losing_the_last_table_after_the_readback_offers_alternatives(flow
     assert store.db["bookings"].count == 1  # only the rival's
 
 
+async def test_a_second_yes_while_the_booking_is_being_written_books_nothing_more(tmp_path, business):
+    # "Yes." ... "yes, please": the second answer reaches the line while the first one's booking waits for
+    # the database (another process holds its write lock for a moment).
+    store = BookingStore(tmp_path / "bookings.db", business)
+    fm = SimpleNamespace(state=initial_state(CallContext(call_sid="CAtest", caller="+15550100", store=store,
+                                                         clock=lambda: NOW)))
+    await collect(fm, party_size=2, date="2026-11-25", time="19:00", name="Ann")
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    answers = [asyncio.create_task(tools.confirm_booking(fm, confirmed=True)) for _ in range(2)]
+    await asyncio.sleep(0.5)
+    holder.execute("ROLLBACK")
+    (first, _), (second, _) = await asyncio.gather(*answers)
+    assert store.db["bookings"].count == 1
+    assert first["next"] == second["next"] == "booked" and first["confirmation_code"] == second["confirmation_code"]
+
+
 async def test_a_database_locked_past_the_busy_timeout_books_nothing_and_the_caller_is_told(tmp_path, business):
     store = BookingStore(tmp_path / "bookings.db", business, busy_timeout_ms=300)
     fm = SimpleNamespace(state=initial_state(CallContext(call_sid="CAtest", caller="+15550100", store=store,

@@ -247,10 +247,19 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
     """
     if confirmed is not True:
         return {"next": "declined", "expecting": None}, TRANSITION_IN_YAML
+    call = call_of(flow_manager)
+    async with call.confirming:  # a "yes" said again while the booking is being written books nothing more
+        return await _make_confirmed(flow_manager)
+
+
+async def _make_confirmed(flow_manager: FlowManager) -> Result:
+    call, draft, state = call_of(flow_manager), _draft(flow_manager), flow_manager.state
+    confirming = {"draft": dict(draft), "changing": state.get("changing")}
+    if state.get("made_from") == confirming and (outcome := made_outcome(state)):
+        return {"next": outcome, "confirmation_code": state["confirmation_code"], "expecting": None}, TRANSITION_IN_YAML
     step = _next_step(flow_manager)
     if step["next"] not in ("confirm", "confirm_change"):  # something changed since the read-back
         return step, TRANSITION_IN_YAML
-    call, draft, state = call_of(flow_manager), _draft(flow_manager), flow_manager.state
     slot = {
         "party_size": draft.get("party_size", call.business.default_party_size),
         "date": dt.date.fromisoformat(draft["date"]),
@@ -280,6 +289,7 @@ async def confirm_booking(flow_manager: FlowManager, confirmed: bool) -> Result:
     state["confirmation_code"] = made.code
     state["confirmation_code_spelled"] = spoken.spelled_code(made.code)
     state["booking_id"] = made.id
+    state["made_from"] = confirming
     outcome = made_outcome(state)
     logger.info(f"{call.call_sid}: {outcome} {made.code} {made.as_expected()}")
     return {"next": outcome, "confirmation_code": made.code, "expecting": None}, TRANSITION_IN_YAML

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class CallContext:
     caller_verified: bool = False
     # New bookings one number may make in 24 hours (0: no limit; BOT_BOOKINGS_PER_NUMBER_PER_DAY).
     bookings_per_number: int = 0
+    # Held while a booking is being written: a second "yes" meanwhile waits for it rather than book again.
+    confirming: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def business(self) -> Business:
