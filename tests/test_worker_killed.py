@@ -141,5 +141,7 @@ async def test_a_worker_killed_mid_call_loses_no_booking_and_its_calls_resume_on
     # The same figures whichever worker answers: each call's stream counted, and a moved call's first
     # stream on the killed worker too (that worker's own count died with it); none left in progress.
     assert all(scrape == scrapes[0] for scrape in scrapes), scrapes
-    assert scrapes[0]["bot_calls_total"] >= CALLS + len(moved) and scrapes[0]["bot_active_calls"] == 0, scrapes
+    assert scrapes[0]["bot_calls_total"] >= CALLS + len(moved) and scrapes[0]["bot_active_calls"] == 0, (
+        scrapes, results, logs(tail=None)
+    )
     assert supervisor.returncode == 0, logs()
