@@ -9,9 +9,8 @@ hearing the business's ``line_restored`` words and the question again.
 It waits for a quiet moment first: the bot has answered the caller's last turn
 and finished saying so, nobody is speaking or starting to, no tool is running
 (a booking half written must not be asked for twice) and no voicemail is being
-recorded. A
-call that has no quiet moment within :data:`QUIET_WAIT_SECS` is handed over
-anyway, from its last checkpoint.
+recorded. A call that has no quiet moment within :data:`QUIET_WAIT_SECS` is
+handed over anyway, from its last checkpoint.
 """
 
 from __future__ import annotations
