@@ -493,6 +493,7 @@ def test_extract_handles_huge_input():
         ("That's for you people on Friday.", None, "party_size", 2),
         ("That's four few people.", None, "party_size", 2),
         ("That's 42 people on Wednesday.", None, "party_size", 2),  # "for two" run together
+        ("That's 40 people on Friday, March 1st.", None, "party_size", 2),  # ... and heard as "forty"
         ("We are tree.", "party_size", "party_size", 3),
         ("Sex people, please.", None, "party_size", 6),
         ("On Wensday, please.", None, "date", dt.date(2026, 11, 25)),

@@ -281,11 +281,64 @@ def test_waiting_words_in_other_sentences_are_not_a_request_to_wait(said):
     assert _reply(FLOW, "greeting", _asked(FLOW, "greeting"), said).say != "Of course, take your time."
 
 
+def _hearing(node: str, expecting: str) -> SecondHearing:
+    return SecondHearing(messages=lambda: _asked(FLOW, node, expecting), today=NOW.date)
+
+
+def _listens_for(hearing: SecondHearing, first: str) -> str | None:
+    again = hearing.hear_again(first)
+    assert again is None or again.primer == PRIMERS[again.slot]
+    return again.slot if again else None
+
+
 def test_a_request_to_wait_gets_no_second_hearing_primed_with_the_answers_words():
-    hearing = SecondHearing(messages=lambda: _asked(FLOW, "ask_party_size", "party_size"), today=NOW.date)
-    assert hearing.primer_for("Hold on.") is None  # primed with numbers, "Hold on" may come back as "Four"
-    assert hearing.primer_for("Hold on. Eight.") is None  # the answer is there already
-    assert hearing.primer_for("Hold on, um, it's") == PRIMERS["party_size"]
+    hearing = _hearing("ask_party_size", "party_size")
+    assert _listens_for(hearing, "Hold on.") is None  # primed with numbers, "Hold on" may come back as "Four"
+    assert _listens_for(hearing, "Hold on. Eight.") is None  # the answer is there already
+    assert _listens_for(hearing, "Hold on, um, it's") == "party_size"
+
+
+@pytest.mark.parametrize(
+    "node, expecting, first, slot",
+    [
+        # A time given while the party size was asked, its number lost: "One in the afternoon", "1:30 in the
+        # afternoon", "How about 11 in the morning?" as tiny.en heard them from unfamiliar voices.
+        ("ask_party_size", "party_size", "Well, in the after-oo.", "time"),
+        ("ask_party_size", "party_size", "130 end-bit afternoon will be fine.", "time"),
+        ("ask_date", "date", "I'll be remembered in the morning.", "time"),
+        ("ask_date", "date", "On Friday at nine o'clock-ish", None),  # its time is there
+        # A head count whose number was lost, with the rest of the turn heard.
+        ("ask_time", "time", "I support who people on Monday, March 4th.", "party_size"),
+        ("ask_time", "time", "That's for four people on Monday.", None),
+        # Nothing lost: no second decode.
+        ("ask_party_size", "party_size", "Four people in the evening.", "time"),  # the evening, but no time yet
+        ("ask_party_size", "party_size", "Four people at 7 in the evening.", None),
+        ("ask_name", "name", "The name is Leah Moss.", None),
+        ("ask_party_size", "party_size", "What time do you close in the evening?", None),  # a question
+    ],
+)
+def test_a_turn_is_heard_again_for_the_value_whose_frame_it_kept(node, expecting, first, slot):
+    assert _listens_for(_hearing(node, expecting), first) == slot
+
+
+@pytest.mark.parametrize(
+    "first, second, kept",
+    [
+        ("Well, in the after-oo.", "Well, in the afternoon.", False),  # still no time
+        ("130 end-bit afternoon will be fine.", "One thirty in this afternoon will be fine.", True),
+        # The second must keep what the first held: here the date.
+        ("On Monday in the after-oo.", "In the afternoon at two.", False),
+        ("On Monday in the after-oo.", "On Monday in the afternoon at two.", True),
+        # ... and its yes or no.
+        ("Yes, in the evening-oo", "No, at seven in the evening", False),
+        ("Okay, so at, uh, in the evening", "Seven, eight, nine, ten", False),  # the primer read back
+    ],
+)
+def test_a_second_hearing_is_kept_only_if_it_found_the_value_and_lost_nothing(first, second, kept):
+    hearing = _hearing("ask_party_size", "party_size")
+    again = hearing.hear_again(first)
+    assert again is not None and again.slot == "time"
+    assert hearing.keeps(second, again) is kept
 
 
 @pytest.mark.parametrize(

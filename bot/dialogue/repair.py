@@ -43,9 +43,11 @@ _HEADCOUNT_CONTEXT = re.compile(
     r"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? (?:people|persons|guests|of us)\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
-# "for N" run together: "42 people" is for 2 (no phone booking is for 41 to 49), "before people" for four.
+# "for N" run together: "42 people" is for 2 (no phone booking is for 40 to 49), "40 people" for two heard as
+# "forty", "before people" for four.
 _RUN_TOGETHER = (
     (re.compile(r"\b4(?P<n>[1-9]) (?:people|persons|guests)\b"), lambda m: f"for {m['n']} people"),
+    (re.compile(r"\b40(?= (?:people|persons|guests)\b)"), lambda m: "for two"),
     (re.compile(r"\bbefore(?=,? (?:people|persons|guests)\b)"), lambda m: "for four"),
 )
 _OCLOCK = re.compile(r"\b(?P<n>\d{1,2}|" + "|".join(NUMBERS) + r")\s+(?:this|a|the|of|o|oh|uh)?\s*(?:clock|lock|rock|clark|clog|glock)\b", re.I)
@@ -119,4 +121,19 @@ def repair_time(text: str) -> str | None:
     return mended if mended != text else None
 
 
-REPAIRS = {"party_size": repair_party_size, "date": repair_date, "time": repair_time}
+_CLOCK_WORDS = re.compile(r"\b(?:o'?clock|[ap]\.?m\b|noon|midnight|half past|quarter (?:past|to))", re.I)
+_HEADCOUNT_WORDS = re.compile(r"\b(?:people|persons|guests|of us)\b", re.I)
+
+
+def points_at_time(text: str) -> bool:
+    """Whether the words carry a time's frame ("in the evening", "o'clock", "after-oo" for afternoon),
+    whatever became of its number."""
+    if _CLOCK_WORDS.search(text):
+        return True
+    words = (re.sub(r"[^a-z]", "", raw.lower()) for raw in text.split())
+    return any(word in PARTS_OF_DAY or (len(word) >= 5 and _closest(word, PARTS_OF_DAY)) for word in words)
+
+
+def points_at_party_size(text: str) -> bool:
+    """Whether the words carry a head count's frame ("... people", "... of us")."""
+    return bool(_HEADCOUNT_WORDS.search(text))

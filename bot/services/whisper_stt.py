@@ -140,7 +140,7 @@ class LocalWhisperSTTService(WhisperSTTService):
         self._window_secs = window_secs  # None: always the full 30-second window
         # Decode at the caller's first pause rather than at the VAD stop (bot/services/early_stt.py).
         self._early = EarlyTranscription(self._prepare, self._speculative_decode) if early else None
-        # Set per call (bot/call/pipeline.py): a turn that gave nothing for the value asked is heard again.
+        # Set per call (bot/call/pipeline.py): a turn that lost a value is heard again (bot/dialogue/listening.py).
         self.second_hearing: SecondHearing | None = None
         super().__init__(
             settings=WhisperSTTService.Settings(
@@ -209,9 +209,9 @@ class LocalWhisperSTTService(WhisperSTTService):
             text = await self._early.result_for(samples) if self._early is not None else None
             if text is None:
                 text = await self._queued(functools.partial(self._decode, samples), samples)
-            if self.second_hearing is not None and (primer := self.second_hearing.primer_for(text)):
-                second = await self._queued(functools.partial(self._decode_primed, samples, primer), samples)
-                if second and self.second_hearing.keeps(second):
+            if self.second_hearing is not None and (again := self.second_hearing.hear_again(text)):
+                second = await self._queued(functools.partial(self._decode_primed, samples, again.primer), samples)
+                if second and self.second_hearing.keeps(second, again):
                     logger.debug(f"{self}: heard {text!r} again as {second!r}")
                     text = second
         except Exception as e:  # a decode failure loses one utterance, never the call
