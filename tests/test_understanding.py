@@ -307,6 +307,8 @@ def test_a_request_to_wait_gets_no_second_hearing_primed_with_the_answers_words(
         ("ask_party_size", "party_size", "130 end-bit afternoon will be fine.", "time"),
         ("ask_date", "date", "I'll be remembered in the morning.", "time"),
         ("ask_date", "date", "On Friday at nine o'clock-ish", None),  # its time is there
+        ("ask_party_size", "party_size", "Even 645 works fine for me.", "time"),  # "Evening 6:45"
+        ("ask_party_size", "party_size", "Six of what in the evening fence.", "time"),  # "6 o'clock in the evening"
         # A head count whose number was lost, with the rest of the turn heard.
         ("ask_time", "time", "I support who people on Monday, March 4th.", "party_size"),
         ("ask_time", "time", "That's for four people on Monday.", None),

@@ -121,7 +121,10 @@ def repair_time(text: str) -> str | None:
     return mended if mended != text else None
 
 
-_CLOCK_WORDS = re.compile(r"\b(?:o'?clock|[ap]\.?m\b|noon|midnight|half past|quarter (?:past|to))", re.I)
+# A clock's words, or its figures run together ("645" for 6:45, "1130"): a time, whatever else was misheard.
+_CLOCK_WORDS = re.compile(
+    r"\b(?:o'?clock|[ap]\.?m\b|noon|midnight|half past|quarter (?:past|to)|(?:1[0-2]|[1-9])[0-5]\d\b)", re.I
+)
 _HEADCOUNT_WORDS = re.compile(r"\b(?:people|persons|guests|of us)\b", re.I)
 
 
