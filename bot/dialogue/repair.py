@@ -39,6 +39,7 @@ _OTHER_SLOTS = frozenset((*NUMBERS, *MINUTE_WORDS, *DAYS, *PARTS_OF_DAY))  # a w
 SOUND_MATCH = 0.85  # Jaro-Winkler similarity of the Metaphone codes
 CLOSE_SPELLING = 0.8  # rapidfuzz ratio / 100: spelled nearly the same
 LOOSE_SPELLING = 0.55  # ... and enough alike, when it also sounds the same
+_HEADCOUNT_NOUNS = "(?:people|persons|guests|of us)"
 _HEADCOUNT_CONTEXT = re.compile(
     r"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? (?:people|persons|guests|of us)\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
@@ -125,7 +126,6 @@ def repair_time(text: str) -> str | None:
 _CLOCK_WORDS = re.compile(
     r"\b(?:o'?clock|[ap]\.?m\b|noon|midnight|half past|quarter (?:past|to)|(?:1[0-2]|[1-9])[0-5]\d\b)", re.I
 )
-_HEADCOUNT_WORDS = re.compile(r"\b(?:people|persons|guests|of us)\b", re.I)
 
 
 def points_at_time(text: str) -> bool:
@@ -139,4 +139,4 @@ def points_at_time(text: str) -> bool:
 
 def points_at_party_size(text: str) -> bool:
     """Whether the words carry a head count's frame ("... people", "... of us")."""
-    return bool(_HEADCOUNT_WORDS.search(text))
+    return bool(re.search(rf"\b{_HEADCOUNT_NOUNS}\b", text, re.I))
