@@ -172,6 +172,18 @@ def test_two_questions_mid_booking_keep_every_slot_and_the_table_is_booked(tmp_p
     assert report.node == "booked"
 
 
+def test_a_booking_right_after_a_question_about_a_day_is_for_that_day(tmp_path):
+    settings = load_settings(db_path=tmp_path / "b.db", stt="local", llm="local", tts="local")
+    out = io.StringIO()
+    lines = ["What time do you open on Saturday?", "Great, can I book for 3 people then, at 7 pm?", "Ann Lee", "Yes."]
+    result = asyncio.run(asyncio.wait_for(run_chat(lines, settings=settings, now=NOW, out=out), 60))
+    booking = result.outcome.booking
+    assert booking is not None and (booking["party_size"], booking["date"], booking["time"]) == (
+        3, "2026-11-28", "19:00"
+    ), out.getvalue()
+    assert "on Saturday the 28th of November" in out.getvalue()  # read back, so a wrong guess is heard
+
+
 def test_a_question_asked_is_recorded_with_the_fact_that_answered_it(tmp_path):
     settings = load_settings(db_path=tmp_path / "b.db", stt="local", llm="local", tts="local")
     result = asyncio.run(

@@ -37,6 +37,11 @@ def choose(text, node, expecting=None):
         ("time_unavailable", "time", "930 is fine.", ToolCall("collect_booking", {"time": "21:30"})),
         ("confirm", "yes_no", "Yes, that's right.", ToolCall("confirm_booking", {"confirmed": True})),
         ("confirm", "yes_no", "No, I don't want to book it, thanks.", ToolCall("confirm_booking", {"confirmed": False})),
+        # A yes that also says there is nothing more to add books; it is no goodbye.
+        ("confirm", "yes_no", "Yes, that's everything.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("confirm", "yes_no", "Yep, that's all correct.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("confirm", "yes_no", "That's it.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("confirm", "yes_no", "No, the time should be 8.", ToolCall("collect_booking", {"time": "20:00"})),
         # A correction at the read-back changes the detail instead of declining.
         ("confirm", "yes_no", "No, sorry, change it to Friday instead.", ToolCall("collect_booking", {"date": "2026-11-27"})),
         # A bare "No." answers the yes-or-no question asked; where none is asked, it is a goodbye.

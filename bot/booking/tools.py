@@ -47,6 +47,8 @@ MAX_TEXT_LENGTH = 200
 # Searches by code or name and day that may find nothing in one call before it goes to staff:
 # a caller who really has a booking gets there sooner or later; one guessing others' does not.
 MAX_FAILED_SEARCHES = 3
+# flow_manager.state: the day the caller's last question was about, for a booking that names none.
+DAY_ASKED_ABOUT = "day_asked_about"
 SAME_NAME_WORD = 80  # rapidfuzz ratio, 0-100, from which a heard word is taken for a word of the booked name
 Result = tuple[dict, Any]
 
@@ -192,6 +194,10 @@ async def collect_booking(
     draft = _draft(flow_manager)
     before = dict(draft)
     _merge(draft, party_size=party_size, date=date, time=time, name=name, special_request=special_request)
+    # "Are you open on Sunday?" ... "Great, can I book for 3 then?": the day just asked about, read back.
+    day_asked_about = flow_manager.state.pop(DAY_ASKED_ABOUT, None)
+    if "date" not in draft and day_asked_about:
+        draft["date"] = day_asked_about
     guessed = [slot for slot in ("party_size", "date", "time") if unsure and draft.get(slot) != before.get(slot)]
     if guessed:
         flow_manager.state["unsure"] = guessed
@@ -477,9 +483,10 @@ async def answer_question(flow_manager: FlowManager, question: str, date: str | 
     """
     call = call_of(flow_manager)
     business = call.business
-    answer = facts.answer_question(
-        question, business.facts, lambda: business.hours_said(_valid_date(date), call.now().date())
-    )
+    day = _valid_date(date)
+    answer = facts.answer_question(question, business.facts, lambda: business.hours_said(day, call.now().date()))
+    if day is not None:
+        flow_manager.state[DAY_ASKED_ABOUT] = day.isoformat()
     logger.info(f"{call.call_sid}: question {question!r} -> {answer.fact or 'no fact'}")
     call.store.run_soon(call.store.record_question, call.call_sid, _valid_text(question, limit=300) or "?", answer.fact)
     return {"answer": answer.text, "fact": answer.fact}, TRANSITION_IN_YAML

@@ -327,6 +327,8 @@ _NOT_A_DURATION = r"(?! (?:hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks
 _NOT_HEADS_OR_DURATION = r"(?! (?:people|persons|guests|adults|of us)\b)" + _NOT_A_DURATION
 # Where "for N" counts heads: "table for 4", "party of 4", "booking for 4".
 _NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!group of )(?<!booking for )(?<! of )"
+# What a caller puts between a value's name and the value: "the time should be 8", "the number is now 5".
+_SHOULD_BE = r"(?: (?:is|was|should be|shall be|will be|would be|needs to be|has to be|to|be|now|as|at|for|of|s))*"
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
@@ -351,6 +353,8 @@ _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(rf"{_NOT_AFTER_HEADCOUNT_CUE}\b(?P<h>\d{{1,2}})(?= in the (?:morning|afternoon|evening|night)\b| at night\b| tonight\b)"), _hm),
     (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADS_OR_DURATION), _hm),
     (re.compile(r"\b(?:12 )?(?P<w>noon|midday|midnight)\b"), lambda m, ctx: dt.time(0 if m["w"] == "midnight" else 12)),
+    # "No, the time should be 8", "change the time to 8": a bare number the caller says is the time.
+    (re.compile(rf"\b(?:the|change|make|move) time{_SHOULD_BE} (?P<h>\d{{1,2}})(?:[:.]?(?P<mi>[0-5]\d))?\b" + _MER + _NOT_HEADS_OR_DURATION), _hm),
 )
 # "evening 6", "in the afternoon 2", "this evening 5": the part of the day first, as callers type it.
 # Read before dates are masked, since "this evening" is also a date.
@@ -458,6 +462,7 @@ _PARTY_RULES: tuple[_Rule, ...] = (
         re.compile(rf"\b(?:we are|we're|we'll be|we will be|there are|there'll be|there will be|there's) {_N}\b{_NOT_A_DURATION}"),
         _count,
     ),
+    (re.compile(rf"\b(?:the )?(?:number(?: of (?:people|guests))?|head ?count|party size|party){_SHOULD_BE} {_N}\b{_NOT_A_DURATION}"), _count),
     # "four at seven": the number before "at" a time is the party (not "9 at the del", a misheard name).
     (re.compile(rf"(?<![\d:./]){_N}(?= at (?:about |around )?(?:\d|half|quarter|noon|midday))"), _count),
 )
@@ -489,6 +494,7 @@ _YES_NO_RULES: tuple[_Rule, ...] = (
             r"\bnot (?:quite|really|exactly|right|correct|it|that|ok|okay|good|great)\b"
             r"|\b(?:doesn't|does not|won't|will not|wouldn't|would not|can't|cannot) work\b"
             r"|\b(?:absolutely|definitely|certainly|of course) not\b|\bnever ?mind\b|\bcancel (?:that|it)\b"
+            r"|\b(?:forget|scrap) (?:it|that)\b|\bhold off\b|\bnot yet\b"
             r"|\bno thank(?:s| you)\b|\b(?:don't|do not|dont|wrong|incorrect|negative|nope|nah|no+)\b"
         ),
         _fixed(False),
@@ -498,7 +504,11 @@ _YES_NO_RULES: tuple[_Rule, ...] = (
             r"\b(?:yes+|yeah|yea|ya|yep|yup|uh huh|mm hmm|sure|correct|right|all right|alright"
             r"|sounds (?:good|great|perfect|fine)|perfect|please do|go ahead|go for it|book it|absolutely"
             r"|definitely|certainly|of course|ok|okay|that works|works for me|great|lovely|exactly"
-            r"|affirmative|fine)\b"
+            r"|affirmative|fine|spot on|bang on|you got it|deal|go on|brilliant|cool|excellent|wonderful"
+            r"|awesome|fantastic|grand|aye|indeed|agreed|confirm(?:ed)?|why not"
+            # Said to a read-back, "that's it" / "that's everything" mean it is all right.
+            r"|that's (?:it|everything|the one|all (?:right|correct|good|fine|perfect)))\b"
+            r"|^\W*please\W*$"
         ),
         _fixed(True),
     ),
@@ -531,7 +541,7 @@ _NAME_CUE = re.compile(
 _SELF_CUE = ("i", "this")  # "I'm calling", "this is amazing": an -ing/adjective is not a name
 _NAME_FILLER = re.compile(
     r"^(?:(?:um+|uh+|erm?|hmm+|ah|oh|yes|yeah|yep|sure|ok|okay|so|well|hi|hello|sorry|it's|it is|its"
-    r"|it'll be|that's|that is|that'd be|it would be)\b[\s,.!]*)+",
+    r"|it'll be|that's|that is|that'd be|it would be|for)\b[\s,.!]*)+",
     re.I,
 )
 _NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*|\S")

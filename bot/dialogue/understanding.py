@@ -175,7 +175,10 @@ def _score(
         return 0.0, ToolCall(tool.name, arguments)
     for intent in said:
         # "No thanks, not now. Can you book me 7 pm?": a farewell beside booking values is not one.
-        if intent == "end" and (has_values or _NAME_GIVEN.search(text) or (answers_yes_no and _BARE_NO.match(text))):
+        # "Yes, that's everything" to "Shall I book it?" agrees: the booking comes first.
+        if intent == "end" and (
+            has_values or _NAME_GIVEN.search(text) or (answers_yes_no and (yes_no or _BARE_NO.match(text)))
+        ):
             continue
         score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
