@@ -59,7 +59,7 @@ from bot.telephony.stream_auth import (
 )
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
-# How long a reconnecting call's new stream waits for its dropped one to finish closing.
+# How long a reconnecting call's webhook and new stream wait for its old stream to finish closing.
 HANDOVER_SECS = 3.0
 # How long a call let in by the webhook holds its place while Twilio opens its media stream.
 ADMITTED_SECS = 15.0
@@ -245,6 +245,12 @@ def create_app(
         call_sid = form.get("CallSid", "?")
         caller = phone_number(form.get("From"))
         twiml = VoiceResponse()
+        # Twilio follows the <Redirect> as soon as a stream's websocket closes, before its call has written
+        # how it ended (or a dead worker's call has been seen to): wait for that, so an ended call hangs up.
+        for _ in range(int(HANDOVER_SECS / 0.1)):
+            if not store.call_on_the_line(call_sid):
+                break
+            await asyncio.sleep(0.1)
         if store.call_is_over(call_sid):  # Twilio followed our <Redirect> after the bot ended the call
             twiml.hangup()
             return Response(content=str(twiml), media_type="application/xml")

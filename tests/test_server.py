@@ -1,6 +1,7 @@
 """The server's HTTP and websocket surface: TwiML webhook, signatures, health, handshake errors."""
 
 import json
+import threading
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
+from bot.booking.store import BookingStore
 from bot.settings import load_settings
 from server import create_app
 
@@ -99,6 +101,30 @@ def test_webhook_brings_a_dropped_stream_back_and_hangs_up_an_ended_call(tmp_pat
     app.state.store.call_ended("CA123", "booked")
     ended = ET.fromstring(test_client.post("/twilio/voice", data=FORM).text)
     assert [child.tag for child in ended] == ["Hangup"]
+
+
+def test_a_webhook_that_beats_its_calls_end_waits_for_it_and_hangs_up(tmp_path):
+    """Twilio follows the <Redirect> the moment the bot's websocket closes: the call's end is written a
+    moment later (here from another connection, as by the worker carrying it)."""
+    settings = load_settings(db_path=tmp_path / "b.db")
+    app = create_app(settings)
+    test_client = TestClient(app)
+    app.state.store.call_started("CA123", "+15551230001")
+    ending = threading.Timer(0.5, lambda: BookingStore(settings.db_path, settings.business).call_ended("CA123", "booked"))
+    ending.start()
+    answer = ET.fromstring(test_client.post("/twilio/voice", data=FORM).text)
+    ending.join()
+    assert [child.tag for child in answer] == ["Hangup"]
+
+
+def test_a_webhook_for_a_dropped_call_brings_its_stream_back(tmp_path):
+    app = create_app(load_settings(db_path=tmp_path / "b.db"))
+    store = app.state.store
+    store.call_started("CA123", "+15551230001")
+    store.save_call_state("CA123", "ask_time", {}, [])
+    store.call_interrupted("CA123")
+    answer = ET.fromstring(TestClient(app).post("/twilio/voice", data=FORM).text)
+    assert answer.find("./Connect/Stream") is not None
 
 
 def _start(call_sid: str) -> str:

@@ -448,6 +448,15 @@ class BookingStore:
         row = self.db.execute("select ended_at from calls where call_sid = ?", [call_sid]).fetchone()
         return bool(row and row[0])
 
+    def call_on_the_line(self, call_sid: str) -> bool:
+        """Whether the call has started and neither ended nor dropped: its media stream is up, or closing."""
+        row = self.db.execute(
+            "select 1 from calls c left join call_resume r on r.call_sid = c.call_sid"
+            " where c.call_sid = ? and c.ended_at is null and r.interrupted_at is null",
+            [call_sid],
+        ).fetchone()
+        return row is not None
+
     def call_is_known(self, call_sid: str) -> bool:
         return self.db.execute("select 1 from calls where call_sid = ?", [call_sid]).fetchone() is not None
 
