@@ -1,13 +1,12 @@
 """A live call through the real server: barge-in, a caller pausing mid-answer, and garbage on the media stream."""
 
 import asyncio
-import dataclasses
 import json
 
 from bot.audio import PHONE_RATE, load_phone_audio
 from bot.replay.caller import TwilioCaller
-from bot.replay.runner import in_process_server, replay_scenario, replay_settings, store_reports
-from bot.replay.scenario import Turn, load_scenario
+from bot.replay.runner import in_process_server, replay_settings
+from bot.replay.scenario import load_scenario
 from bot.telephony.media_stream import MAX_MESSAGE_BYTES
 from tests.conftest import NOW, PROJECT, said_with_a_pause
 

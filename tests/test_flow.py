@@ -208,6 +208,19 @@ async def test_a_change_said_with_the_request_is_read_back_once_the_booking_is_f
     assert store.get(other.id).time == dt.time(19, 0)
 
 
+async def test_people_added_or_taken_away_change_the_party_booked(flow_manager, store):
+    booking = seed(store)  # for 2
+    # "Can I add two more people to my booking?"
+    result, _ = await tools.change_booking(flow_manager, more_people=2)
+    assert result["next"] == "confirm_change" and "4 people" in flow_manager.state["readback"]
+    result = await collect(flow_manager, more_people=-5)  # never fewer than one person: asked again
+    assert "4 people" in flow_manager.state["readback"]
+    result = await collect(flow_manager, more_people=-1)
+    assert result["next"] == "confirm_change" and "3 people" in flow_manager.state["readback"]
+    assert (await tools.confirm_booking(flow_manager, confirmed=True))[0]["next"] == "changed"
+    assert store.get(booking.id).party_size == 3
+
+
 async def test_from_another_phone_the_name_and_the_day_may_come_in_separate_turns(flow_manager, store):
     booking = seed(store, caller="+15559999")
     result, _ = await tools.change_booking(flow_manager, party_size=4)

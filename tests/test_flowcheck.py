@@ -18,7 +18,7 @@ from bot.flowfile.check import (
     check_flow,
     starting_state_keys,
 )
-from bot.flowfile.graph import build_graph, draw_flow, to_mermaid
+from bot.flowfile.graph import build_graph, to_mermaid
 from bot.flowfile.syntax import SAY_LINE, find_flows
 from tests.conftest import PROJECT
 

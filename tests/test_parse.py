@@ -401,6 +401,24 @@ def test_parse_confirmation_code(text, expected):
 
 
 @pytest.mark.parametrize(
+    ("text", "shift", "party_size"),
+    [
+        ("can I add two more people", 2, None),  # how many more, not how many
+        ("plus 2 people", 2, None),
+        ("2 extra guests", 2, None),
+        ("another guest is coming", 1, None),
+        ("one fewer person", -1, None),
+        ("there will be six of us", None, 6),
+        ("one more thing", None, None),
+        ("no more people", None, None),
+    ],
+)
+def test_people_added_to_the_party_already_given(text, shift, party_size):
+    extraction = extract(text, dt.date(2026, 11, 24))
+    assert (extraction.party_shift, extraction.party_size) == (shift, party_size)
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("no, make it Thursday", True),

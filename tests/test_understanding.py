@@ -89,6 +89,15 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
             ToolCall("change_booking", {"date": "2026-11-27", "later_by_minutes": 60}),
         ),
         ("greeting", "We'll be 5 instead of 4.", ToolCall("change_booking", {"party_size": 5})),
+        # A change said relative to the booking: people more or fewer, a time moved.
+        ("greeting", "I have a booking on Friday, can I add two more people?",
+         ToolCall("change_booking", {"date": "2026-11-27", "more_people": 2})),
+        ("greeting", "Could we push our booking back an hour?", ToolCall("change_booking", {"later_by_minutes": 60})),
+        ("greeting", "Can we come earlier on Friday, say 6?", ToolCall("change_booking", {"date": "2026-11-27", "time": "18:00"})),
+        ("change_found", "One fewer person, please.", ToolCall("collect_booking", {"more_people": -1})),
+        ("change_found", "The number of people, it's 5 now.", ToolCall("collect_booking", {"party_size": 5})),
+        # A head count said with "please" answers the question asked: it is no question about groups.
+        ("ask_party_size", "Ten people please.", ToolCall("collect_booking", {"party_size": 10})),
         ("greeting", "Something came up and we can't make it tomorrow.", ToolCall("cancel_booking", {"date": "2026-11-25"})),
         # A new booking's values fit the change tool too: it is chosen only when the caller asks for a change.
         ("greeting", "A table for 2 on Friday at 7 please", ToolCall("collect_booking", {"party_size": 2, "date": "2026-11-27", "time": "19:00"})),

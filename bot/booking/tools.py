@@ -178,6 +178,7 @@ async def collect_booking(
     name: str | None = None,
     special_request: str | None = None,
     later_by_minutes: int | None = None,
+    more_people: int | None = None,
     unsure: bool = False,
 ) -> Result:
     """Record the booking details the caller has just given. Call it whenever the caller says the party size, day, time, name or a special request (or corrects one), passing only what they said.
@@ -189,6 +190,7 @@ async def collect_booking(
         name: The name the booking is under.
         special_request: Anything the staff should know, in the caller's words: an allergy, a high chair, a birthday, wheelchair access. Never a question they ask.
         later_by_minutes: To move the time already given by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
+        more_people: To change the party size already given by some people: "two more people" is 2, "one fewer" is -1.
         unsure: True when the caller's words were unclear and the party size, day or time is your best guess: the line checks it with them first.
     """
     draft = _draft(flow_manager)
@@ -206,6 +208,8 @@ async def collect_booking(
         return {"next": "check_heard", "expecting": guessed[0], "booking": dict(draft)}, TRANSITION_IN_YAML
     if not time:
         _shift_time(draft, later_by_minutes)
+    if not party_size:
+        _shift_party(draft, more_people)
     result = _next_step(flow_manager)
     logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
@@ -219,6 +223,14 @@ def _shift_time(draft: dict[str, Any], later_by_minutes: Any) -> None:
     moved = dt.datetime.combine(day, dt.time.fromisoformat(draft["time"])) + dt.timedelta(minutes=later_by_minutes)
     if moved.date() == day:
         draft["time"] = moved.strftime("%H:%M")
+
+
+def _shift_party(draft: dict[str, Any], more_people: Any) -> None:
+    """Add ``more_people`` to the draft's party size ("two more people": 2), never below one person."""
+    if not isinstance(more_people, int) or isinstance(more_people, bool) or "party_size" not in draft:
+        return
+    if (party_size := draft["party_size"] + more_people) >= 1:
+        draft["party_size"] = party_size
 
 
 def _said(draft: dict[str, Any], slots: list[str], call: CallContext) -> str:
@@ -337,6 +349,8 @@ def _found(flow_manager: FlowManager, matches: list[Booking]) -> dict:
         _merge(draft, **wanted)  # takes the values it knows: a party size, a day, a time
         if "time" not in wanted:
             _shift_time(draft, wanted.get("later_by_minutes"))
+        if "party_size" not in wanted:
+            _shift_party(draft, wanted.get("more_people"))
         if draft != _as_draft(booking):  # the change was said with the request ("push it back an hour")
             return _next_step(flow_manager) | {"found": 1}
     return {"next": f"{purpose}_found", "expecting": None, "found": 1}
@@ -369,6 +383,7 @@ async def change_booking(
     party_size: int | None = None,
     time: str | None = None,
     later_by_minutes: int | None = None,
+    more_people: int | None = None,
 ) -> Result:
     """The caller wants to change an existing booking (its day, time or party size). Pass what they said with the request, only that.
 
@@ -378,8 +393,9 @@ async def change_booking(
         party_size: The new number of people, if they said it.
         time: The new time in 24-hour HH:MM, if they said it.
         later_by_minutes: To move the booked time by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
+        more_people: To change the booked party size by some people: "two more people" is 2, "one fewer" is -1.
     """
-    wanted = {"party_size": party_size, "time": time, "later_by_minutes": later_by_minutes}
+    wanted = {"party_size": party_size, "time": time, "later_by_minutes": later_by_minutes, "more_people": more_people}
     return await _start(flow_manager, "change", name, date, wanted)
 
 

@@ -328,7 +328,7 @@ _NOT_HEADS_OR_DURATION = r"(?! (?:people|persons|guests|adults|of us)\b)" + _NOT
 # Where "for N" counts heads: "table for 4", "party of 4", "booking for 4".
 _NOT_AFTER_HEADCOUNT_CUE = r"(?<!table for )(?<!table of )(?<!party of )(?<!group of )(?<!booking for )(?<! of )"
 # What a caller puts between a value's name and the value: "the time should be 8", "the number is now 5".
-_SHOULD_BE = r"(?: (?:is|was|should be|shall be|will be|would be|needs to be|has to be|to|be|now|as|at|for|of|s))*"
+_SHOULD_BE = r"(?: (?:is|was|should be|shall be|will be|would be|needs to be|has to be|to|be|now|as|at|for|of|s|it's|its))*"
 _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?![\d:.])" + _MER), _hm),
     (re.compile(r"\b(?P<h>\d{1,2})(?P<mi>\d{2}) (?:(?P<mer>am|pm)|hours|hrs)\b"), _hm),
@@ -353,6 +353,8 @@ _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(rf"{_NOT_AFTER_HEADCOUNT_CUE}\b(?P<h>\d{{1,2}})(?= in the (?:morning|afternoon|evening|night)\b| at night\b| tonight\b)"), _hm),
     (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADS_OR_DURATION), _hm),
     (re.compile(r"\b(?:12 )?(?P<w>noon|midday|midnight)\b"), lambda m, ctx: dt.time(0 if m["w"] == "midnight" else 12)),
+    # "Can we come earlier, say 6?": a number offered for a time moved.
+    (re.compile(r"\b(?:earlier|later)\b.{0,40}?\bsay (?P<h>\d{1,2})(?:[:.]?(?P<mi>[0-5]\d))?\b" + _MER + _NOT_HEADS_OR_DURATION), _hm),
     # "No, the time should be 8", "change the time to 8": a bare number the caller says is the time.
     (re.compile(rf"\b(?:the|change|make|move) time{_SHOULD_BE} (?P<h>\d{{1,2}})(?:[:.]?(?P<mi>[0-5]\d))?\b" + _MER + _NOT_HEADS_OR_DURATION), _hm),
 )
@@ -479,6 +481,8 @@ _BARE_PARTY: _Rule = (
 
 def _party_size(text: str, bare: bool) -> int | None:
     masked = _mask_dates(_normalize(text))
+    if shift := _party_shift(masked):  # "add 2 people" says how many more, not how many
+        masked = _mask(masked, [(*shift[1], None)])
     times = _scan(masked, _TIME_RULES)
     rules = _PARTY_RULES + (_BARE_PARTY,) if bare else _PARTY_RULES
     return _last(_scan(masked, rules, taken=[(start, end) for start, end, _ in times]))
@@ -685,8 +689,8 @@ def parse_confirmation_code(text: str) -> str | None:
 
 
 _SHIFT = re.compile(
-    r"\b(?:(?P<later>push(?:ed)?|put|move|moved|shift|make) (?:it |that |us |the (?:time|booking|reservation|table) )?"
-    r"(?:back|later)|(?P<earlier>bring|brought|move|moved|shift|make) (?:it |that |us |the (?:time|booking|reservation|table) )?"
+    r"\b(?:(?P<later>push(?:ed)?|put|move|moved|shift|make) (?:it |that |us |(?:the|our|my) (?:time|booking|reservation|table) )?"
+    r"(?:back|later)|(?P<earlier>bring|brought|move|moved|shift|make) (?:it |that |us |(?:the|our|my) (?:time|booking|reservation|table) )?"
     r"(?:forward|earlier))(?: by)? (?P<amount>an? hour|1 hour|half an hour|an hour and a half|\d{1,3} minutes|\d hours?)\b"
     r"|\b(?P<amount2>an? hour|half an hour|\d{1,3} minutes|\d hours?) (?P<dir>later|earlier)\b"
 )
@@ -702,6 +706,30 @@ def parse_time_shift(text: str) -> int | None:
     minutes = _SHIFT_MINUTES.get(amount) or int(amount.split()[0]) * (60 if "hour" in amount else 1)
     earlier = m["earlier"] is not None or m["dir"] == "earlier"
     return -minutes if earlier else minutes
+
+
+_HEADS = r"(?:people|persons?|guests?|adults?|kids?|children|child|friends?|of us)"
+_PARTY_SHIFT = re.compile(
+    rf"\b(?P<n>\d{{1,2}}|an?|another) (?:(?P<more>more|extra|additional)|(?P<fewer>fewer|less)) {_HEADS}\b"
+    rf"|\b(?:add|plus) (?P<n2>\d{{1,2}}|an?|another)(?: more| extra)?(?: {_HEADS})?\b"
+    rf"|\b(?P<n3>another) {_HEADS}\b"
+)
+
+
+def _party_shift(norm: str) -> tuple[int, tuple[int, int]] | None:
+    """People added to (or taken from) a head count already given, and where it was said."""
+    m = _PARTY_SHIFT.search(norm)
+    if not m:
+        return None
+    said = m["n"] or m["n2"] or m["n3"]
+    n = int(said) if said.isdigit() else 1
+    return (-n if m["fewer"] else n), m.span()
+
+
+def parse_party_shift(text: str) -> int | None:
+    """People added to the party already given: "two more people" -> 2, "one fewer" -> -1."""
+    found = _party_shift(_normalize(text))
+    return found[0] if found else None
 
 
 def parse_correction(text: str) -> bool:
@@ -721,6 +749,7 @@ class Extraction:
     correction: bool
     special_request: str | None = None
     time_shift: int | None = None  # minutes later (negative: earlier) than the time already booked
+    party_shift: int | None = None  # people more (negative: fewer) than the party already given
     mended: bool = False  # a value was read from misheard words mended (bot/dialogue/repair.py)
 
 
@@ -777,5 +806,6 @@ def extract(text: str, today: dt.date, *, expecting: str | None = None) -> Extra
         correction=parse_correction(text),
         special_request=parse_special_request(text),
         time_shift=parse_time_shift(text),
+        party_shift=parse_party_shift(text),
         mended=mended,
     )

@@ -136,8 +136,10 @@ def is_presence_check(text: str) -> bool:
     return any(c.isalpha() for c in text) and bool(_PRESENCE_CHECK.match(text.strip()))
 
 
-def looks_like_question(text: str) -> bool:
+def looks_like_question(text: str, *, gives_values: bool = False) -> bool:
+    """Put as a question, or as a subject asked for with "please" ("the address, please"), which a
+    turn giving booking values ("ten people please") is not."""
     text = text.strip()
     if is_presence_check(text):
         return False
-    return bool(QUESTION_FORM.search(text) or (_ASKED_PLEASE.search(text) and cue_scores(text)))
+    return bool(QUESTION_FORM.search(text) or (not gives_values and _ASKED_PLEASE.search(text) and cue_scores(text)))

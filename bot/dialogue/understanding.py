@@ -39,7 +39,9 @@ _INTENTS: dict[str, re.Pattern] = {
         r"\b(push|move|put|bring|shift) (it|that|the time|the booking|us) (back|forward|later|earlier)\b|"
         r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b|"
         r"\binstead of\b|\b(later|earlier) than (planned|booked|we said|i said|arranged)\b|"
-        r"\b(an?|one|two|half an?|\d+) (hours?|minutes?) (later|earlier)\b",
+        r"\b(an?|one|two|half an?|\d+) (hours?|minutes?) (later|earlier)\b|"
+        r"\b(come|arrive|get there|be there|turn up) (a bit |a little |slightly )?(later|earlier)\b|"
+        r"\b(add|\w+ (more|extra|fewer|less)) (\w+ )?(people|persons?|guests?|of us)\b|\bbring \w+ more\b",
         # "check my booking", not "check for a reservation" (whether there is a table: a new booking)
         "check": r"\b(check|confirm|remind me)\b.*\b(my|our|the) (booking|reservation)\b|\b(what time|when) is (my|our)\b",
         "human": r"\b(speak|talk) (to|with) (a |an |the |somebody|someone)|\b(human|operator|manager|receptionist|"
@@ -104,6 +106,7 @@ def _extractors(extraction: parse.Extraction) -> dict[str, Callable[[], Any]]:
         "confirmation_code": lambda: extraction.confirmation_code,
         "special_request": lambda: extraction.special_request,
         "later_by_minutes": lambda: extraction.time_shift,
+        "more_people": lambda: extraction.party_shift,
     }
 
 
@@ -121,7 +124,7 @@ def _intents_of(tool_name: str) -> set[str]:
     return {intent for intent, names in _NAME_WORDS.items() if words & names}
 
 
-def _question_call(tool: Any, extraction: parse.Extraction, text: str) -> tuple[float, ToolCall]:
+def _question_call(tool: Any, extraction: parse.Extraction, text: str, has_values: bool) -> tuple[float, ToolCall]:
     """A question about the business, passed on in the caller's words (with the day it names).
 
     "Can you book me a table for 7 pm?" is put as a question but asks for a booking: a booking word
@@ -129,7 +132,7 @@ def _question_call(tool: Any, extraction: parse.Extraction, text: str) -> tuple[
     arguments: dict[str, Any] = {"question": text.strip()}
     if extraction.date and "date" in (tool.properties or {}):
         arguments["date"] = extraction.date.isoformat()
-    if not questions.looks_like_question(text):
+    if not questions.looks_like_question(text, gives_values=has_values):
         return 0.0, ToolCall(tool.name, arguments)
     hits = sum(questions.cue_scores(text).values())
     score = _QUESTION_WEIGHT + 0.5 * min(hits, 2) if hits else _VAGUE_QUESTION_WEIGHT
@@ -206,7 +209,7 @@ def choose_tool_call(
         for prop, schema in (tool.properties or {}).items()
     )
     scored = [
-        _question_call(tool, extraction, text) if "question" in _intents_of(tool.name)
+        _question_call(tool, extraction, text, has_values) if "question" in _intents_of(tool.name)
         else _score(tool, extractors, extraction.yes_no, text, has_values, extraction.mended, answers_yes_no)
         for tool in tools
     ]
