@@ -100,6 +100,23 @@ def test_real_callers_questions_from_sgd_are_answered_with_the_right_fact(row):
     assert SGD_KINDS[row["asks"][0]] in (answer.fact or "").split(", "), answer
 
 
+@pytest.mark.parametrize(
+    "question, kinds",
+    [
+        ("What's the address and number?", {"address", "phone"}),
+        ("What type of food and liquor do they serve?", {"menu", "alcohol"}),
+        ("Do they serve alcohol and Italian food?", {"menu", "alcohol"}),
+        ("Is it expensive? Also, what kind of food is it?", {"prices", "menu"}),
+        ("Now I just need their phone number and whether they have live music.", {"phone", "live_music"}),
+        # One thing asked, though in two kinds' words: only the specific one answers.
+        ("Do you serve vegan food?", {"dietary"}),
+        ("Do you have a kids menu and high chairs?", {"children"}),
+    ],
+)
+def test_a_question_asking_two_things_gets_both_answers(question, kinds):
+    assert set(engine_answer(question).fact.split(", ")) == kinds
+
+
 def test_opening_hours_are_said_from_the_hours_and_closed_dates_never_written_twice():
     friday, monday, christmas = dt.date(2026, 11, 27), dt.date(2026, 11, 30), dt.date(2026, 12, 25)
     assert RESTAURANT.hours_said(friday, NOW.date()) == "On Fridays we seat guests from 5 pm to 10 pm."

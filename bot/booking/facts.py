@@ -15,6 +15,7 @@ fact answers gets an honest "I don't know", never a guess.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -125,7 +126,22 @@ def _owner_match(question: str, facts: Facts) -> tuple[int, float] | None:
 # A general kind that a specific one shares words with ("do you serve vegan food?" is about dietary
 # options, not the menu): when both match, only the specific one answers.
 _GENERAL = {"menu": {"dietary", "alcohol", "children", "prices", "groups", "takeaway"}, "address": {"directions"}}
+# Where a question asks a second thing: "the address and number?", "Is it pricey? Also, ..."
+_CLAUSE = re.compile(r"[?.!;]+|\b(?:and|also|plus)\b", re.IGNORECASE)
 MAX_FACTS = 2  # "what's the address and the phone number?" gets both; more would be a recital
+
+
+def _scores_by_clause(question: str) -> Counter[str]:
+    """Cue hits added up over the question's parts, a general kind dropped only from a part where a
+    specific one is asked: "what food and liquor do they serve?" is about the menu and the bar."""
+    total: Counter[str] = Counter()
+    for clause in _CLAUSE.split(question):
+        scores = cue_scores(clause)
+        for general, specific in _GENERAL.items():
+            if general in scores and specific & set(scores):
+                del scores[general]
+        total.update(scores)
+    return total
 
 
 def matching_facts(question: str, facts: Facts) -> list[str]:
@@ -134,9 +150,7 @@ def matching_facts(question: str, facts: Facts) -> list[str]:
     scores = cue_scores(question)
     if owner is not None and (owner[1] >= 90 or not scores):
         return [f"more[{owner[0]}]"]
-    for general, specific in _GENERAL.items():
-        if general in scores and specific & set(scores):
-            del scores[general]
+    scores = _scores_by_clause(question)
     order = list(CUES)
     return sorted(scores, key=lambda kind: (-scores[kind], order.index(kind)))[:MAX_FACTS]
 

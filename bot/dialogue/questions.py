@@ -19,6 +19,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\bwhich (street|road|area)\b", r"\bwhere ?abouts?\b", r"\bwhere (the|your|you|it|they) (restaurant |place |salon )?(is|are)\b", r"\bwhere exactly\b", r"\bstreet number\b",
         r"\bwhere (do|can) (i|we) find (you|it|them|the)\b", r"\bpostcode\b", r"\bzip ?code\b",
         r"\bwhere (are|is) (they|there|it)\b", r"\bwhere (they|it)('s| is| are)? at\b", r"\badd+ress\b",
+        r"\bwhere'?s (it|that|the place|the restaurant) at\b",
     ),
     "directions": (
         r"\bdirections?\b", r"\bhow (do|can|would) (i|we|you) get\b", r"\bget (there|to you)\b",
@@ -32,7 +33,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\b(reach|contact|ring) (them|you|the restaurant|the salon)\b", r"\bcontact (info\w*|details|number)\b",
         r"\bwhat number\b", r"\bnumber (to|i can|we can|do i) (call|contact|ring|reach)\b", r"\breached\b",
         r"\b(their|your|the restaurant's) number\b", r"\b(how|can) (can |do )?(i|we) (call|contact|reach|ring) (them|you)\b",
-        r"\bcontact information\b",
+        r"\bcontact information\b", r"\bdirect line\b", r"\b(number|contact)\W*$", r"\bis there a number\b",
     ),
     "email": (r"\be-? ?mail\b", r"\bemail address\b", r"\bwrite to (you|them)\b"),
     "dietary": (
@@ -88,7 +89,7 @@ CUES: dict[str, tuple[str, ...]] = {
         r"\b(italian|french|mexican|chinese|indian|thai|japanese|sichuan|latin american|american|spanish|greek) "
         r"(food|cuisine|dishes)\b",
         r"\bwhat (do|does) (you|they|the kitchen) (serve|cook|make)\b", r"\b(serve|sell|offer)s?\b",
-        r"\b\w+ (food|dishes|cuisine)\b",
+        r"\b\w+ (foods?|dishes|cuisine)\b",
     ),
     "hours": (
         r"\bopen(ing)?\b", r"\bclos(e|es|ed|ing)\b", r"\bhours\b", r"\buntil when\b", r"\bshut\b",
@@ -103,7 +104,7 @@ QUESTION_FORM = re.compile(
     r"\b(what|where|when|how|which|who|why)('s|'re| is| are| do| does| did| can| time| times| kind| type| sort| much| about)\b|"
     r"\b(do|does|can|could|will|would|did) (you|they|i|we|it|he|she|the \w+)\b|\b(is|are) (there|it|they)\b|"
     r"\b(tell me|do you know|find out|wonder(ing)?|any idea|check (if|whether)|let me know|i'?d like to know|"
-    r"i want to know|i need to know|i would like to know|i need (their|the|your)|curious|give me|get me|"
+    r"i want to know|i need to know|i would like to know|i (just |also |only )?need (their|the|your)|curious|give me|get me|get (their|the|your)|"
     r"look (if|up)|see (if|whether)|find (the|their|your))\b",
     re.IGNORECASE,
 )
