@@ -89,6 +89,12 @@ def days(n: int) -> dt.date:
         ("me and my two friends", 3),
         ("my friends and I", None),  # how many friends?
         ("my husband and our two kids", None),  # and the caller?
+        ("two adults and a baby", 3),
+        ("me plus three", 4),
+        ("a family of four", 4),
+        ("two couples", 4),
+        ("half a dozen of us", 6),
+        ("a dozen people", 12),
         ("for 0", None),
         ("hello", None),
         ("", None),
@@ -138,6 +144,7 @@ def test_parse_party_size(text, expected):
         ("5th of May", dt.date(2027, 5, 5)),
         ("in two days", days(2)),
         ("in a week", days(7)),
+        ("a week today", days(7)),  # not today
         ("at 7:30 p.m. tomorrow", days(1)),
         ("today, no, tomorrow", days(1)),
         ("at 7", None),
@@ -211,6 +218,7 @@ def test_parse_date(text, expected):
         ("a table for four tomorrow at seven", dt.time(19)),
         ("at seven, actually at eight", dt.time(20)),
         ("no, the time should be 8", dt.time(20)),  # a bare number the caller calls the time
+        ("nineteen hundred hours", dt.time(19)),
         ("change the time to 8:15", dt.time(20, 15)),
         ("what time is it", None),
         ("table for four", None),

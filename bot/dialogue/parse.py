@@ -83,6 +83,8 @@ _CLEANUPS = (
     (re.compile(r"\b(?:(half)|quarter|water) pas[st]\b"), lambda m: f"{m[1] or 'quarter'} past"),
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
     (re.compile(rf"\b({'|'.join([*_UNITS, *_TENS])})-?ish\b"), r"\1 ish"),
+    (re.compile(r"\bhalf a dozen\b"), "six"),
+    (re.compile(r"\b(?:a|one) dozen\b"), "twelve"),
     (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),  # thousands separators
     (re.compile(r"(?<!\d)[.:/]|[.:/](?!\d)"), " "),  # keep only "7:30", "7.30", "12/05"
     (re.compile(r"(?<=[^\W\d_])-|-(?=[^\W\d_])"), " "),  # "four-people", "twenty-two"
@@ -256,13 +258,13 @@ _DATE_RULES: tuple[_Rule, ...] = (
     ),
     (re.compile(r"(?:\b(?:the|on) |^)(?P<d>\d{1,2})(?:st|nd|rd|th)\b(?! birthday| anniversary)"), _day_of_month),
     (re.compile(rf"\b(?P<h>{_HOLIDAY_RX})\b"), _holiday),
-    (re.compile(r"\b(?:the )?day after tomorrow\b"), _days_ahead(2)),
-    (re.compile(r"\btomorrow\b"), _days_ahead(1)),
-    (re.compile(r"\b(?:today|tonight|this (?:morning|afternoon|evening|lunchtime))\b"), _days_ahead(0)),
     (
         re.compile(r"\b(?:in (?P<n>\d{1,2}|a) (?P<unit>day|week)s?|(?:a|1) week (?:today|from today|from now))\b"),
         _in_days,
     ),
+    (re.compile(r"\b(?:the )?day after tomorrow\b"), _days_ahead(2)),
+    (re.compile(r"\btomorrow\b"), _days_ahead(1)),
+    (re.compile(r"\b(?:today|tonight|this (?:morning|afternoon|evening|lunchtime))\b"), _days_ahead(0)),
     (
         re.compile(
             r"\b(?<!last )(?:(?P<wk>a|1) week (?:on|from|this) )?"
@@ -353,6 +355,7 @@ _TIME_RULES: tuple[_Rule, ...] = (
     (re.compile(rf"{_NOT_AFTER_HEADCOUNT_CUE}\b(?P<h>\d{{1,2}})(?= in the (?:morning|afternoon|evening|night)\b| at night\b| tonight\b)"), _hm),
     (re.compile(r"(?<!for )\b(?:at|around|about|by|roughly|approximately) (?P<h>\d{1,2})\b" + _NOT_HEADS_OR_DURATION), _hm),
     (re.compile(r"\b(?:12 )?(?P<w>noon|midday|midnight)\b"), lambda m, ctx: dt.time(0 if m["w"] == "midnight" else 12)),
+    (re.compile(r"\b(?P<h>1[3-9]|2[0-3]) hundred(?: hours)?\b"), _hm),  # "nineteen hundred"
     # "Can we come earlier, say 6?": a number offered for a time moved.
     (re.compile(r"\b(?:earlier|later)\b.{0,40}?\bsay (?P<h>\d{1,2})(?:[:.]?(?P<mi>[0-5]\d))?\b" + _MER + _NOT_HEADS_OR_DURATION), _hm),
     # "No, the time should be 8", "change the time to 8": a bare number the caller says is the time.
@@ -402,7 +405,8 @@ def _fixed(value: Any) -> _Handler:
 
 
 def _sum_counts(m: re.Match[str], _: Any) -> int | None:
-    return _bounded(sum(int(n) for n in re.findall(r"\d+", m[0])))
+    """ "2 adults and 3 kids" is 5, "2 adults and a baby" 3."""
+    return _bounded(sum(int(n) if n.isdigit() else 1 for n in re.findall(r"\d+|\ban?\b", m[0])))
 
 
 _N = r"(?P<n>\d{1,2})"
@@ -439,7 +443,9 @@ def _members(m: re.Match[str], _: Any) -> int | None:
 _PARTY_RULES: tuple[_Rule, ...] = (
     # A list of the party's members with the caller among them; first, so its parts are not counted alone.
     (re.compile(rf"\b{_MEMBER}(?:(?: and| plus| with)? {_MEMBER}\b)+"), _members),
-    (re.compile(rf"\b\d{{1,2}} {_GROUP}(?:(?: and| plus| with)? \d{{1,2}} {_GROUP})*\b"), _sum_counts),
+    (re.compile(rf"\b(?:\d{{1,2}}|an?) {_GROUP}(?:(?: and| plus| with)? (?:\d{{1,2}}|an?) {_GROUP})*\b"), _sum_counts),
+    (re.compile(rf"\b{_N} couples\b"), lambda m, _: _bounded(2 * int(m["n"]))),
+    (re.compile(rf"\b(?:me|myself) plus {_N}\b{_NOT_A_DURATION}"), lambda m, _: _bounded(int(m["n"]) + 1)),
     (
         re.compile(rf"\b(?:me|myself|i) (?:and|plus|with) {_N} (?:others?|friends|colleagues|people|guests)\b"),
         lambda m, _: _bounded(int(m["n"]) + 1),
@@ -456,7 +462,7 @@ _PARTY_RULES: tuple[_Rule, ...] = (
     (re.compile(r"\b(?:just|only) (?:me|myself)\b(?! and| plus| with)|\b(?:on my own|by myself|solo)\b"), _fixed(1)),
     (
         re.compile(
-            rf"\b(?:for|party of|group of|table of) (?:a |about |around )?{_N}\b{_NOT_A_DURATION}"
+            rf"\b(?:for|party of|group of|table of|family of) (?:a |about |around )?{_N}\b{_NOT_A_DURATION}"
         ),
         _count,
     ),
@@ -711,7 +717,7 @@ def parse_time_shift(text: str) -> int | None:
 _HEADS = r"(?:people|persons?|guests?|adults?|kids?|children|child|friends?|of us)"
 _PARTY_SHIFT = re.compile(
     rf"\b(?P<n>\d{{1,2}}|an?|another) (?:(?P<more>more|extra|additional)|(?P<fewer>fewer|less)) {_HEADS}\b"
-    rf"|\b(?:add|plus) (?P<n2>\d{{1,2}}|an?|another)(?: more| extra)?(?: {_HEADS})?\b"
+    rf"|(?<!me )(?<!myself )\b(?:add|plus) (?P<n2>\d{{1,2}}|an?|another)(?: more| extra)?(?: {_HEADS})?\b"
     rf"|\b(?P<n3>another) {_HEADS}\b"
 )
 
