@@ -6,9 +6,10 @@ import pytest
 from pipecat.flows import Flow, FlowConfig
 
 from bot.booking import tools
-from bot.dialogue.engine import bot_line, failed_tries, next_move
+from bot.dialogue.engine import MAX_MISUNDERSTANDINGS, Move, bot_line, failed_tries, next_move
 from bot.dialogue.holding import is_hold_request
 from bot.dialogue.listening import PRIMERS, SecondHearing
+from bot.dialogue.questions import is_repeat_request
 from bot.dialogue.understanding import ToolCall, choose_tool_call
 from tests.conftest import NOW, PROJECT
 
@@ -171,6 +172,24 @@ def test_several_again_lines_are_used_in_turn_and_after_an_answer_the_last():
     assert replies == [f"Sorry, I didn't catch that. {n}?" for n in ("One", "Two", "Three", "One")]
     answered = [asks, {"role": "assistant", "content": "Which day?"}, {"role": "tool", "content": '{"answer": "We open at noon."}'}]
     assert bot_line(answered) == "We open at noon. Three?"
+
+
+@pytest.mark.parametrize(
+    "said", ["Sorry?", "Sorry, what did you say?", "Can you repeat that, please?", "Pardon?", "I didn't catch that."]
+)
+def test_a_caller_who_did_not_hear_the_bot_hears_it_again_word_for_word_with_no_failed_try(said):
+    role = FLOW.initial_node["role_message"]
+    readback = "Let me read that back: a table for 2 people on Friday, at 7 pm. Shall I book it?"
+    messages = [{"role": "system", "content": role}, *FLOW.node("confirm")["task_messages"],
+                {"role": "assistant", "content": readback}]
+    tools_there = FLOW.node("confirm")["functions"] + FLOW.global_functions
+    for _ in range(MAX_MISUNDERSTANDINGS + 1):  # asked more often than failed tries would allow
+        messages.append({"role": "user", "content": said})
+        move = next_move(messages, tools_there, today=NOW.date(), instruction=role)
+        assert move == Move(say=readback), move
+        messages.append({"role": "assistant", "content": move.say})
+    assert failed_tries(messages) == 0
+    assert not is_repeat_request("Sorry, 8 people.") and not is_repeat_request("What did you say the code was?")
 
 
 @pytest.mark.parametrize("said", ["Hello?", "Hi there.", "Are you there?", "Hello? Can you hear me?", "Is anyone there?"])

@@ -33,7 +33,7 @@ from pipecat.services.llm_service import FunctionCallFromLLM, LLMService
 from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
 from bot.dialogue.holding import is_back, is_hold_request
-from bot.dialogue.questions import is_presence_check
+from bot.dialogue.questions import is_presence_check, is_repeat_request
 from bot.dialogue.understanding import ToolCall, choose_tool_call, tool_for_intent
 from bot.flowfile.syntax import AGAIN_LINE, SAY_LINE
 from bot.services import unsampled_llm_settings
@@ -87,6 +87,10 @@ def next_move(
     caller_words = _pending_caller_words(messages)
     if caller_words is None:
         return Move(say=bot_line(messages))
+    # "Sorry?": the caller did not hear the bot, who says it again word for word (no failed try).
+    if is_repeat_request(caller_words) and (last := _last_said(messages)):
+        logger.info(f"dialogue engine: {caller_words!r} asks to hear it again; repeating")
+        return Move(say=last)
     # Told apart first: the words of a request to wait read as values ("Wait." as eight, "one moment" as one).
     holding = is_hold_request(caller_words)
     call = None if holding else choose_tool_call(caller_words, tools, today=today, expecting=asked_for(messages))
@@ -147,7 +151,8 @@ def _pending_caller_words(messages: list[dict[str, Any]]) -> str | None:
 
 def failed_tries(messages: list[dict[str, Any]]) -> int:
     """Caller turns answered with "say that again" since the last tool call (the pending turn excluded);
-    the first :data:`FREE_HOLDS` requests to wait, and a caller's "I'm back" after one, are not among them."""
+    the first :data:`FREE_HOLDS` requests to wait, a caller's "I'm back" after one, and a caller asking to
+    hear the bot again ("Sorry?") are not among them."""
     return _unanswered_turns(messages)[0]
 
 
@@ -188,7 +193,7 @@ def _unanswered_turns(messages: list[dict[str, Any]]) -> tuple[int, int, bool]:
             words = _pending_caller_words(messages[:i]) or ""
             if holds < FREE_HOLDS and is_hold_request(words):
                 holds += 1
-            elif not (held and is_back(words)):
+            elif not (held and is_back(words)) and not is_repeat_request(words):
                 tries += 1
             held = is_hold_request(words)
     return tries, holds, held

@@ -67,7 +67,7 @@ class SecondHearing:
     def hear_again(self, first: str) -> Rehearing | None:
         """The second hearing ``first`` deserves, or None: for a question about the business or a request
         to wait (primed, "Hold on" may come back as "Four"), and for a turn with nothing lost in it."""
-        if holding.is_hold_request(first) or questions.looks_like_question(first):
+        if holding.is_hold_request(first) or questions.looks_like_question(first) or questions.is_repeat_request(first):
             return None
         found = self._extract(first)
         values = _values(found)

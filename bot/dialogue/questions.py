@@ -132,6 +132,23 @@ _PRESENCE_CHECK = re.compile(
 )
 
 
+# A caller who did not hear the bot ("Sorry?", "Could you repeat that?"): all the turn says.
+_REPEAT_REQUEST = re.compile(
+    r"^\W*(?:(?:oh|um+|uh+|er+m?|hmm+|sorry|pardon|excuse me|i'm sorry)\b\W*)*"
+    r"(?:(?:(?:can|could|would|will) you |please )?(?:repeat|say) (?:that|it|this|the \w+)(?: (?:one more time|again))?"
+    r"|(?:can|could|would) you repeat|say again|come again|one more time|what did you (?:just )?say|what was that"
+    r"|i (?:didn't|did not|couldn't|could not) (?:quite )?(?:catch|hear|get) (?:that|you|it|what you said)"
+    r"|i missed (?:that|it|what you said)|(?:sorry|pardon|what|huh|excuse me)\W*\?)"
+    r"(?:\W+(?:please|again|for me|sorry))*\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_repeat_request(text: str) -> bool:
+    """Whether all the caller said asks to hear the bot's last words again."""
+    return bool(_REPEAT_REQUEST.match(text.strip().replace("’", "'")))
+
+
 def is_presence_check(text: str) -> bool:
     """Whether all the caller said is a greeting or a check that someone is on the line."""
     return any(c.isalpha() for c in text) and bool(_PRESENCE_CHECK.match(text.strip()))
