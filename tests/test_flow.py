@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import json
+import re
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
@@ -206,6 +207,24 @@ async def test_a_change_said_with_the_request_is_read_back_once_the_booking_is_f
     assert result["next"] == "confirm_change" and "7 pm" in flow_manager.state["readback"]
     assert (await tools.confirm_booking(flow_manager, confirmed=True))[0]["next"] == "changed"
     assert store.get(other.id).time == dt.time(19, 0)
+
+
+async def test_what_times_are_free_is_answered_from_the_bookings_and_kept_for_the_booking(flow_manager, store):
+    seed(store, date="2026-11-27", time="19:00", party=store.business.capacity_seats)  # Friday's 7 pm is full
+    result, _ = await tools.answer_question(flow_manager, "What times do you have on Friday for 4?", "2026-11-27", 4)
+    assert result["fact"] == "free_times" and result["answer"].startswith("On Friday the 27th of November, I can still offer")
+    offered = re.findall(r"\d{1,2}(?::\d\d)? pm", result["answer"])
+    assert offered and all(
+        store.has_room(dt.date(2026, 11, 27), dt.datetime.strptime(t, "%I:%M %p" if ":" in t else "%I %p").time(), 4)
+        for t in offered
+    ), offered
+    assert "7 pm" not in offered and flow_manager.state["booking"] == {"party_size": 4, "date": "2026-11-27"}
+    for time in store.business.start_times_on(dt.date(2026, 11, 28))[::6]:  # all of Saturday taken
+        seed(store, date="2026-11-28", time=time.strftime("%H:%M"), party=store.business.capacity_seats)
+    assert "fully booked" in (await tools.answer_question(flow_manager, "Anything free?", "2026-11-28"))[0]["answer"]
+    asked_no_day = (await tools.answer_question(SimpleNamespace(state=initial_state(tools.call_of(flow_manager))),
+                                                "What's available?"))[0]["answer"]
+    assert "We seat guests" in asked_no_day and "Tell me the day" in asked_no_day
 
 
 async def test_people_added_or_taken_away_change_the_party_booked(flow_manager, store):

@@ -97,6 +97,11 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
         ("greeting", "Can we come earlier on Friday, say 6?", ToolCall("change_booking", {"date": "2026-11-27", "time": "18:00"})),
         ("change_found", "One fewer person, please.", ToolCall("collect_booking", {"more_people": -1})),
         ("change_found", "The number of people, it's 5 now.", ToolCall("collect_booking", {"party_size": 5})),
+        # What is free is asked with the values it is for; with a time, it asks for that table.
+        ("greeting", "What times do you have on Friday for 4?", ToolCall(
+            "answer_question", {"question": "What times do you have on Friday for 4?", "date": "2026-11-27", "party_size": 4})),
+        ("greeting", "Do you have a table available for 4 on Friday at 7?",
+         ToolCall("collect_booking", {"party_size": 4, "date": "2026-11-27", "time": "19:00"})),
         # A head count said with "please" answers the question asked: it is no question about groups.
         ("ask_party_size", "Ten people please.", ToolCall("collect_booking", {"party_size": 10})),
         ("greeting", "Something came up and we can't make it tomorrow.", ToolCall("cancel_booking", {"date": "2026-11-25"})),

@@ -84,6 +84,17 @@ def check_slot(
     return Verdict(problem, alternatives(store, party_size, day, time, now, ignore_booking=ignore_booking))
 
 
+def free_times(
+    store: BookingStore, party_size: int, day: dt.date, now: dt.datetime, *, ignore_booking: int | None = None
+) -> list[dt.time]:
+    """The start times on ``day`` still ahead with room for ``party_size``, in order."""
+    return [
+        t
+        for t in store.business.start_times_on(day)
+        if dt.datetime.combine(day, t) > now and store.has_room(day, t, party_size, ignore_booking=ignore_booking)
+    ]
+
+
 def alternatives(
     store: BookingStore,
     party_size: int,
@@ -101,12 +112,7 @@ def alternatives(
     wanted = dt.datetime.combine(day, time)
 
     def open_slots(on: dt.date) -> list[Slot]:
-        return [
-            Slot(on, t)
-            for t in store.business.start_times_on(on)
-            if dt.datetime.combine(on, t) > now
-            and store.has_room(on, t, party_size, ignore_booking=ignore_booking)
-        ]
+        return [Slot(on, t) for t in free_times(store, party_size, on, now, ignore_booking=ignore_booking)]
 
     def distance(slot: Slot) -> float:
         return abs((dt.datetime.combine(day, slot.time) - wanted).total_seconds())

@@ -54,6 +54,18 @@ class HoursWords(BaseModel):
     closed_date: str = "We're closed {date}."
 
 
+class FreeTimesWords(BaseModel):
+    """How the line says what is still free on a day ("what times do you have on Friday?"); {day}, {first},
+    {last} and {times} are filled in from the bookings, {day} as "on Friday the 4th of December"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    all_free: str = "{day}, we have tables free from {first} to {last}."
+    some_free: str = "{day}, I can still offer {times}."
+    none_free: str = "I'm sorry, we're fully booked {day}."
+    which_day: str = "Tell me the day, and I'll check what's free."
+
+
 class Facts(BaseModel):
     """The business's own answers, one short spoken sentence or two each; leave out what you don't want said."""
 
@@ -78,6 +90,7 @@ class Facts(BaseModel):
     # The owner's own questions and answers, for anything above does not cover.
     more: list[OwnerAnswer] = []
     hours_words: HoursWords = HoursWords()
+    free_times_words: FreeTimesWords = FreeTimesWords()
     # Said to a question no fact answers: never a guess.
     unknown: str = "I'm sorry, I don't know that. I can take a message for the team, and someone will call you back."
 

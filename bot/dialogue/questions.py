@@ -132,6 +132,23 @@ _PRESENCE_CHECK = re.compile(
 )
 
 
+# A question about what is still free, answered from the bookings (not from a written fact).
+_FREE_TIMES = re.compile(
+    r"\b(?:what|which) (?:times?|slots?)\b.{0,40}\b(?:available|free|have|got|left|open|offer)\b"
+    r"|\bavailab(?:le|ility)\b|\b(?:any|what) (?:tables?|slots?|times?|space|room) (?:free|left|available|open)\b"
+    r"|\b(?:anything|any tables?|a table|room|space) (?:free|left|open)\b"
+    r"|\bwhat (?:do|have) you (?:have|got)\b|\bwhen (?:are|is) (?:you|it|there) (?:free|quiet)\b"
+    r"|\b(?:earliest|latest) (?:time|table|slot)s?\b|\b(?:fully )?booked up\b|\bfully booked\b|\bhow busy\b",
+    re.IGNORECASE,
+)
+
+
+def asks_free_times(text: str) -> bool:
+    """Whether a question asks what times are still free ("what times do you have on Friday?"), not
+    whether something else is ("do you have vegetarian options available?")."""
+    return bool(_FREE_TIMES.search(text)) and not set(cue_scores(text)) - {"hours"}
+
+
 # A caller who did not hear the bot ("Sorry?", "Could you repeat that?"): all the turn says.
 _REPEAT_REQUEST = re.compile(
     r"^\W*(?:(?:oh|um+|uh+|er+m?|hmm+|sorry|pardon|excuse me|i'm sorry)\b\W*)*"

@@ -81,6 +81,7 @@ _INTENT_WEIGHT = {"book": 0.5, "end": 2.9}
 # is not a booking for Friday); a question with no cue word only beats a turn that fits nothing else.
 _QUESTION_WEIGHT = 3.0
 _VAGUE_QUESTION_WEIGHT = 0.4
+_FREE_TIMES_WEIGHT = 10.0  # above any values said with it
 _BOOKING_WORD_DISCOUNT = 2.0
 _MENDABLE = ("party_size", "date", "time")
 # "The name is nothing, please" is a misheard name, not "nothing else" said to end the call.
@@ -132,8 +133,14 @@ def _question_call(tool: Any, extraction: parse.Extraction, text: str, has_value
     arguments: dict[str, Any] = {"question": text.strip()}
     if extraction.date and "date" in (tool.properties or {}):
         arguments["date"] = extraction.date.isoformat()
+    if extraction.party_size and "party_size" in (tool.properties or {}):
+        arguments["party_size"] = extraction.party_size
     if not questions.looks_like_question(text, gives_values=has_values):
         return 0.0, ToolCall(tool.name, arguments)
+    # "What times do you have on Friday for 4?": its values are for the answer. With a time in it
+    # ("anything available at 7?") it asks for that table: a booking, checked as one.
+    if questions.asks_free_times(text) and extraction.time is None:
+        return _FREE_TIMES_WEIGHT, ToolCall(tool.name, arguments)
     hits = sum(questions.cue_scores(text).values())
     score = _QUESTION_WEIGHT + 0.5 * min(hits, 2) if hits else _VAGUE_QUESTION_WEIGHT
     if _INTENTS["book"].search(text):
