@@ -42,6 +42,7 @@ def choose(text, node, expecting=None):
         ("confirm", "yes_no", "Yes, that's everything.", ToolCall("confirm_booking", {"confirmed": True})),
         ("confirm", "yes_no", "Yep, that's all correct.", ToolCall("confirm_booking", {"confirmed": True})),
         ("confirm", "yes_no", "That's it.", ToolCall("confirm_booking", {"confirmed": True})),
+        ("confirm", "yes_no", "Yes? Please.", ToolCall("confirm_booking", {"confirmed": True})),  # no question
         ("confirm", "yes_no", "No, the time should be 8.", ToolCall("collect_booking", {"time": "20:00"})),
         # A correction at the read-back changes the detail instead of declining.
         ("confirm", "yes_no", "No, sorry, change it to Friday instead.", ToolCall("collect_booking", {"date": "2026-11-27"})),

@@ -171,10 +171,17 @@ def is_presence_check(text: str) -> bool:
     return any(c.isalpha() for c in text) and bool(_PRESENCE_CHECK.match(text.strip()))
 
 
+# "Yes? Please.": a yes or no, whatever the speech-to-text's punctuation, asks nothing.
+_ONLY_AN_ANSWER = re.compile(
+    r"^\W*(?:(?:yes|yeah|yep|yup|no|nope|nah|ok|okay|sure|right|correct|please|thanks|thank you|um+|uh+|oh|so)\b\W*)+$",
+    re.IGNORECASE,
+)
+
+
 def looks_like_question(text: str, *, gives_values: bool = False) -> bool:
     """Put as a question, or as a subject asked for with "please" ("the address, please"), which a
     turn giving booking values ("ten people please") is not."""
     text = text.strip()
-    if is_presence_check(text):
+    if is_presence_check(text) or _ONLY_AN_ANSWER.match(text):
         return False
     return bool(QUESTION_FORM.search(text) or (not gives_values and _ASKED_PLEASE.search(text) and cue_scores(text)))
