@@ -240,6 +240,15 @@ async def test_people_added_or_taken_away_change_the_party_booked(flow_manager, 
     assert store.get(booking.id).party_size == 3
 
 
+async def test_a_name_said_with_the_request_from_a_number_with_no_booking_is_kept_for_the_search(flow_manager, store):
+    booking = seed(store, caller="+15559999")  # booked from another phone; this caller's number is verified
+    result, _ = await tools.cancel_booking(flow_manager, name="Lee")
+    assert result["next"] == "verify" and result["expecting"] == "date"  # the name is kept: only the day is asked
+    result, _ = await tools.find_booking(flow_manager, date="2026-11-27")
+    assert result["next"] == "cancel_found" and "Ann Lee" in flow_manager.state["found"]
+    assert store.get(booking.id).status == "confirmed"
+
+
 async def test_from_another_phone_the_name_and_the_day_may_come_in_separate_turns(flow_manager, store):
     booking = seed(store, caller="+15559999")
     result, _ = await tools.change_booking(flow_manager, party_size=4)

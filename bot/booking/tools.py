@@ -374,6 +374,8 @@ async def _start(
     if day := _valid_date(date):
         state["said_date"] = day.isoformat()
     matches = call.store.upcoming_bookings(call.now().date(), caller=call.caller)
+    if not matches and (name or day):  # booked from another phone: the name and day said look for it
+        return await find_booking(flow_manager, name=name, date=date)
     return _found(flow_manager, matches), TRANSITION_IN_YAML
 
 

@@ -35,7 +35,7 @@ _INTENTS: dict[str, re.Pattern] = {
         "cancel": r"\b(cancel\w*|call (it )?off)\b|"
         r"\b(can'?t|cannot|won'?t|will not|unable to|not going to|won'?t be able to) (make it|come|be coming)\b",
         "change": r"\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b.*\b(booking|reservation|table)\b|"
-        r"\b(booking|reservation)\b.*\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b|"
+        r"\b(booking|reservation|booked)\b.*\b(change|move|reschedule|modify|amend|push|bring|shift|switch)\b|"
         r"\b(push|move|put|bring|shift) (it|that|the time|the booking|us) (back|forward|later|earlier)\b|"
         r"\b(make|change) it (to )?\S+ (instead|rather)\b|\breschedul\w*\b|"
         r"\binstead of\b|\b(later|earlier) than (planned|booked|we said|i said|arranged)\b|"
