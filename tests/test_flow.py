@@ -249,6 +249,14 @@ async def test_a_name_said_with_the_request_from_a_number_with_no_booking_is_kep
     assert store.get(booking.id).status == "confirmed"
 
 
+async def test_a_booking_moved_from_its_day_to_another_is_found_by_the_first(flow_manager, store):
+    booking = seed(store, caller="+15559999", date="2026-11-27")
+    result, _ = await tools.change_booking(flow_manager, name="Lee", date="2026-11-28", from_date="2026-11-27")
+    assert result["next"] == "confirm_change" and "Saturday the 28th" in flow_manager.state["readback"]
+    assert (await tools.confirm_booking(flow_manager, confirmed=True))[0]["next"] == "changed"
+    assert store.get(booking.id).date == dt.date(2026, 11, 28)
+
+
 async def test_from_another_phone_the_name_and_the_day_may_come_in_separate_turns(flow_manager, store):
     booking = seed(store, caller="+15559999")
     result, _ = await tools.change_booking(flow_manager, party_size=4)

@@ -409,6 +409,20 @@ def test_parse_confirmation_code(text, expected):
 
 
 @pytest.mark.parametrize(
+    ("text", "moved_from", "date"),
+    [
+        ("I booked Friday, can we move it to Saturday?", dt.date(2026, 11, 27), dt.date(2026, 11, 28)),
+        ("our table on the 30th, could we make it the 2nd instead", dt.date(2026, 11, 30), dt.date(2026, 12, 2)),
+        ("Friday, sorry, Saturday", None, dt.date(2026, 11, 28)),  # a correction, no move
+        ("move it to Saturday", None, dt.date(2026, 11, 28)),
+    ],
+)
+def test_a_booking_moved_from_one_day_to_another_names_both(text, moved_from, date):
+    extraction = extract(text, dt.date(2026, 11, 24))
+    assert (extraction.moved_from, extraction.date) == (moved_from, date)
+
+
+@pytest.mark.parametrize(
     ("text", "shift", "party_size"),
     [
         ("can I add two more people", 2, None),  # how many more, not how many

@@ -95,6 +95,8 @@ def test_yes_alone_never_books_from_a_node_without_a_confirmation_tool():
         ("greeting", "I have a booking on Friday, can I add two more people?",
          ToolCall("change_booking", {"date": "2026-11-27", "more_people": 2})),
         ("greeting", "Could we push our booking back an hour?", ToolCall("change_booking", {"later_by_minutes": 60})),
+        ("greeting", "I booked a table on Friday under Reed, can we move it to Saturday?",
+         ToolCall("change_booking", {"name": "Reed", "date": "2026-11-28", "from_date": "2026-11-27"})),
         ("greeting", "Can we come earlier on Friday, say 6?", ToolCall("change_booking", {"date": "2026-11-27", "time": "18:00"})),
         ("change_found", "One fewer person, please.", ToolCall("collect_booking", {"more_people": -1})),
         ("change_found", "The number of people, it's 5 now.", ToolCall("collect_booking", {"party_size": 5})),

@@ -387,6 +387,7 @@ async def change_booking(
     time: str | None = None,
     later_by_minutes: int | None = None,
     more_people: int | None = None,
+    from_date: str | None = None,
 ) -> Result:
     """The caller wants to change an existing booking (its day, time or party size). Pass what they said with the request, only that.
 
@@ -397,8 +398,11 @@ async def change_booking(
         time: The new time in 24-hour HH:MM, if they said it.
         later_by_minutes: To move the booked time by some minutes: "push it back an hour" is 60, "half an hour earlier" is -30.
         more_people: To change the booked party size by some people: "two more people" is 2, "one fewer" is -1.
+        from_date: The day the booking is on now, as YYYY-MM-DD, when they name it and a new day: "I booked Friday, can we move it to Saturday?" is from_date Friday, date Saturday.
     """
     wanted = {"party_size": party_size, "time": time, "later_by_minutes": later_by_minutes, "more_people": more_people}
+    if (booked_on := _valid_date(from_date)) and (new_day := _valid_date(date)) and booked_on != new_day:
+        wanted["date"], date = new_day.isoformat(), booked_on.isoformat()  # found by the day it is on
     return await _start(flow_manager, "change", name, date, wanted)
 
 

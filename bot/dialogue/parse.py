@@ -615,6 +615,19 @@ def parse_date(text: str, today: dt.date) -> dt.date | None:
     return _last(_scan(_normalize(text), _DATE_RULES, today))
 
 
+_MOVED_TO = re.compile(r"\b(?:to|till|until|instead|rather|move it|switch it)\b")  # after the first day
+
+
+def parse_day_moved_from(text: str, today: dt.date) -> dt.date | None:
+    """The day a booking is on now, when the caller moves it to another in the same words ("I booked
+    Friday, can we move it to Saturday?": Friday; the day moved to is :func:`parse_date`'s)."""
+    norm = _normalize(text)
+    days = [(start, end, day) for start, end, day in _scan(norm, _DATE_RULES, today) if day is not None]
+    if len(days) < 2 or days[0][2] == days[-1][2]:
+        return None
+    return days[0][2] if _MOVED_TO.search(norm, days[0][1]) else None
+
+
 def parse_time(text: str, *, bare_number_ok: bool = False) -> dt.time | None:
     """The booking time; a lone number counts only with `bare_number_ok` (the bot asked for a time)."""
     norm = _normalize(text)
@@ -756,6 +769,7 @@ class Extraction:
     special_request: str | None = None
     time_shift: int | None = None  # minutes later (negative: earlier) than the time already booked
     party_shift: int | None = None  # people more (negative: fewer) than the party already given
+    moved_from: dt.date | None = None  # the booking's day, when another (``date``) is the one it moves to
     mended: bool = False  # a value was read from misheard words mended (bot/dialogue/repair.py)
 
 
@@ -813,5 +827,6 @@ def extract(text: str, today: dt.date, *, expecting: str | None = None) -> Extra
         special_request=parse_special_request(text),
         time_shift=parse_time_shift(text),
         party_shift=parse_party_shift(text),
+        moved_from=parse_day_moved_from(text, today),
         mended=mended,
     )

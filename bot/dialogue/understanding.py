@@ -108,6 +108,7 @@ def _extractors(extraction: parse.Extraction) -> dict[str, Callable[[], Any]]:
         "special_request": lambda: extraction.special_request,
         "later_by_minutes": lambda: extraction.time_shift,
         "more_people": lambda: extraction.party_shift,
+        "from_date": lambda: extraction.moved_from.isoformat() if extraction.moved_from else None,
     }
 
 
