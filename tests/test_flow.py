@@ -227,6 +227,13 @@ async def test_what_times_are_free_is_answered_from_the_bookings_and_kept_for_th
     assert "We seat guests" in asked_no_day and "Tell me the day" in asked_no_day
 
 
+async def test_a_value_guessed_from_unclear_words_never_replaces_one_the_caller_gave(flow_manager):
+    await collect(flow_manager, date="2026-11-27")
+    result = await collect(flow_manager, party_size=4, date="2026-11-26", unsure=True)  # "there's" heard as Thursday
+    assert result["next"] == "check_heard" and flow_manager.state["booking"]["date"] == "2026-11-27"
+    assert flow_manager.state["unsure"] == ["party_size"]
+
+
 async def test_people_added_or_taken_away_change_the_party_booked(flow_manager, store):
     booking = seed(store)  # for 2
     # "Can I add two more people to my booking?"

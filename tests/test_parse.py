@@ -569,6 +569,7 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
     [
         ("A table for two people on Friday.", None),  # heard right: nothing to mend, nothing to check
         ("What's the weather like?", "date"),  # "what's" is not Wednesday
+        ("There's four of us.", "party_size"),  # "there's" is not Thursday
         ("Friday.", "party_size"),  # a word of another slot is never mended into a number
         ("For the people who came last time.", None),
         ("The name is way more.", "name"),  # "more" is not March

@@ -44,6 +44,9 @@ def choose(text, node, expecting=None):
         ("confirm", "yes_no", "That's it.", ToolCall("confirm_booking", {"confirmed": True})),
         ("confirm", "yes_no", "Yes? Please.", ToolCall("confirm_booking", {"confirmed": True})),  # no question
         ("confirm", "yes_no", "No, the time should be 8.", ToolCall("collect_booking", {"time": "20:00"})),
+        # A value read from mended words is checked first; a correction's is heard in the read-back after it.
+        ("ask_party_size", "party_size", "That is 42 people.", ToolCall("collect_booking", {"party_size": 2, "unsure": True})),
+        ("confirm", "yes_no", "No, make that 42 people.", ToolCall("collect_booking", {"party_size": 2})),
         # A correction at the read-back changes the detail instead of declining.
         ("confirm", "yes_no", "No, sorry, change it to Friday instead.", ToolCall("collect_booking", {"date": "2026-11-27"})),
         # A bare "No." answers the yes-or-no question asked; where none is asked, it is a goodbye.

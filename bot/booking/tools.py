@@ -201,6 +201,8 @@ async def collect_booking(
     day_asked_about = flow_manager.state.pop(DAY_ASKED_ABOUT, None)
     if "date" not in draft and day_asked_about:
         draft["date"] = day_asked_about
+    if unsure:  # a value read from mended words never replaces one the caller gave before
+        draft.update({slot: before[slot] for slot in ("party_size", "date", "time") if slot in before})
     guessed = [slot for slot in ("party_size", "date", "time") if unsure and draft.get(slot) != before.get(slot)]
     if guessed:
         flow_manager.state["unsure"] = guessed

@@ -155,7 +155,7 @@ def _score(
     yes_no: bool | None,
     text: str,
     has_values: bool,
-    mended: bool = False,
+    unsure: bool = False,
     answers_yes_no: bool = False,
 ) -> tuple[float, ToolCall]:
     """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
@@ -194,7 +194,7 @@ def _score(
         score += _INTENT_WEIGHT.get(intent, 3)
     if required - set(arguments):
         return 0.0, ToolCall(tool.name, arguments)
-    if mended and "unsure" in (tool.properties or {}) and any(k in arguments for k in _MENDABLE):
+    if unsure and "unsure" in (tool.properties or {}) and any(k in arguments for k in _MENDABLE):
         arguments["unsure"] = True  # a value read from mended words is checked with the caller
     return score, ToolCall(tool.name, arguments)
 
@@ -216,9 +216,11 @@ def choose_tool_call(
         for tool in tools
         for prop, schema in (tool.properties or {}).items()
     )
+    unsure = extraction.mended and not extraction.correction
     scored = [
         _question_call(tool, extraction, text, has_values) if "question" in _intents_of(tool.name)
-        else _score(tool, extractors, extraction.yes_no, text, has_values, extraction.mended, answers_yes_no)
+        # A correction's mended value is heard in the read-back that follows it; any other is checked first.
+        else _score(tool, extractors, extraction.yes_no, text, has_values, unsure, answers_yes_no)
         for tool in tools
     ]
     best = max(scored, key=lambda s: s[0], default=None)
