@@ -245,6 +245,10 @@ def test_parse_time(text, expected):
         ("Eight.", dt.time(20)),
         ("eleven", dt.time(11)),
         ("um, seven please", dt.time(19)),
+        ("then 9", dt.time(21)),
+        ("seven, no, actually eight", dt.time(20)),  # the answer taken back, and the one after it
+        ("is 8 okay?", dt.time(20)),  # offered as a question
+        ("would 7:30 work?", dt.time(19, 30)),
         ("70", None),
         ("eight people", None),
     ],
@@ -487,6 +491,9 @@ def test_extract_does_not_double_count():
         ("Sarah", "name", None, None, "Sarah"),
         ("Sarah", None, None, None, None),
         ("four", "name", None, None, None),
+        ("three, no, four", "party_size", 4, None, None),
+        ("is 5 ok?", "party_size", 5, None, None),
+        ("is 5 ok?", None, None, None, None),
     ],
 )
 def test_extract_bare_answers_follow_expecting(text, expecting, party_size, time, name):

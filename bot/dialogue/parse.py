@@ -371,12 +371,19 @@ _PERIOD_FIRST: _Rule = (
     _hm,
 )
 # "Can we do 8 instead?": a bare answer put as a request, where the bot asked for that value.
-_INSTEAD_OF_ASKED = r"(?:can|could) we (?:do|make it)|let's (?:do|make it)"
+_INSTEAD_OF_ASKED = (
+    r"(?:can|could) we (?:do|make it|have)|let's (?:do|make it|say|go with)|how about|what about|is|would|will"
+)
+# "Seven, no, actually eight": a bare answer the caller took back, and the one after it.
+_TAKEN_BACK = r"(?:.* (?:no|sorry|actually|i mean|or rather|rather|make that|wait) )?"
+# "Is 8 okay?", "would 5 work?": a bare answer offered as a question.
+_OFFERED = r"(?:be )?(?:ok|okay|alright|all right|fine|work|works|possible|available|good|great|free)"
 _BARE_TIME: _Rule = (
     # "eight", "at 8 please", "930 is fine": an answer to "what time?" (STT writes 9:30 as "930").
     re.compile(
-        rf"^(?:(?:um|uh|er|erm|ok|okay|at|around|about|say|maybe|make it|{_INSTEAD_OF_ASKED}) )*(?P<h>\d{{1,2}})(?P<mi>[0-5]\d)?"
-        r"(?: (?:is|would be|sounds|works|then|please|thanks|fine|good|great|perfect|for me|thats|that s|instead))*$"
+        rf"^{_TAKEN_BACK}(?:(?:um|uh|er|erm|ok|okay|so|then|well|at|around|about|say|maybe|make it|{_INSTEAD_OF_ASKED}) )*"
+        r"(?P<h>\d{1,2})(?P<mi>[0-5]\d)?"
+        rf"(?: (?:is|would be|sounds|works|then|please|thanks|fine|good|great|perfect|for me|thats|that s|instead|{_OFFERED}))*$"
     ),
     _hm,
 )
@@ -476,10 +483,11 @@ _PARTY_RULES: tuple[_Rule, ...] = (
 )
 _BARE_PARTY: _Rule = (
     re.compile(
-        r"^(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|no|nope|nah|well|then|and|oh|it's|it is|its"
-        rf"|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry|{_INSTEAD_OF_ASKED}) )*"
+        rf"^{_TAKEN_BACK}(?:(?:um|uh|er|erm|hmm|just|so|ok|okay|alright|all right|right|yes|yeah|no|nope|nah|well|then|and|oh"
+        rf"|it's|it is|its|we are|we're|we'll be|there'll be|let's say|say|make it|maybe|probably|actually|sorry"
+        rf"|{_INSTEAD_OF_ASKED}) )*"
         + _N + r"(?: (?:people|persons|guests|of us|please|thanks|thank you|in total|then|now|i think|for now|altogether"
-        r"|instead))*$"
+        rf"|instead|{_OFFERED}))*$"
     ),
     _count,
 )
