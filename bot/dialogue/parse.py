@@ -370,7 +370,8 @@ _PERIOD_FIRST: _Rule = (
     ),
     _hm,
 )
-# "Can we do 8 instead?": a bare answer put as a request, where the bot asked for that value.
+# "Can we do 8 instead?", "how about 8?", "is 8 okay?": a bare answer put as a request or a question, where the
+# bot asked for that value.
 _INSTEAD_OF_ASKED = (
     r"(?:can|could) we (?:do|make it|have)|let's (?:do|make it|say|go with)|how about|what about|is|would|will"
 )
