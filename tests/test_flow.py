@@ -213,6 +213,7 @@ async def test_what_times_are_free_is_answered_from_the_bookings_and_kept_for_th
     seed(store, date="2026-11-27", time="19:00", party=store.business.capacity_seats)  # Friday's 7 pm is full
     result, _ = await tools.answer_question(flow_manager, "What times do you have on Friday for 4?", "2026-11-27", 4)
     assert result["fact"] == "free_times" and result["answer"].startswith("On Friday the 27th of November, I can still offer")
+    assert result["answer"].endswith("What time would you like?") and result["expecting"] == "time"  # one is picked next
     offered = re.findall(r"\d{1,2}(?::\d\d)? pm", result["answer"])
     assert offered and all(
         store.has_room(dt.date(2026, 11, 27), dt.datetime.strptime(t, "%I:%M %p" if ":" in t else "%I %p").time(), 4)
@@ -221,7 +222,8 @@ async def test_what_times_are_free_is_answered_from_the_bookings_and_kept_for_th
     assert "7 pm" not in offered and flow_manager.state["booking"] == {"party_size": 4, "date": "2026-11-27"}
     for time in store.business.start_times_on(dt.date(2026, 11, 28))[::6]:  # all of Saturday taken
         seed(store, date="2026-11-28", time=time.strftime("%H:%M"), party=store.business.capacity_seats)
-    assert "fully booked" in (await tools.answer_question(flow_manager, "Anything free?", "2026-11-28"))[0]["answer"]
+    full, _ = await tools.answer_question(flow_manager, "Anything free?", "2026-11-28")
+    assert "fully booked" in full["answer"] and "expecting" not in full  # the bot's own question stands
     asked_no_day = (await tools.answer_question(SimpleNamespace(state=initial_state(tools.call_of(flow_manager))),
                                                 "What's available?"))[0]["answer"]
     assert "We seat guests" in asked_no_day and "Tell me the day" in asked_no_day

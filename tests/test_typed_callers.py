@@ -39,7 +39,7 @@ NEW_BOOKINGS = [
      (10, "2026-12-02", "18:30")),
     (["hello, I need a table", "sorry, what did you say?", "me plus three", "a week today", "quarter to eight",
       "Mary-Jane Watson", "Pardon?", "yes please"], (4, "2026-12-09", "19:45")),
-    (["What times do you have on Friday for 4?", "7:30 then", "Dee Woods", "brilliant, thanks"], (4, "2026-12-04", "19:30")),
+    (["What times do you have on Friday for 4?", "8 then", "Dee Woods", "brilliant, thanks"], (4, "2026-12-04", "20:00")),
     (["Table for two please", "umm, next Tuesday", "seven, no, actually eight", "Pip", "yes"], (2, "2026-12-08", "20:00")),
     (["Hi! We'd like to come tomorrow night", "five people", "is 8 okay?", "Nash", "yes"], (5, "2026-12-03", "20:00")),
 ]

@@ -64,6 +64,8 @@ class FreeTimesWords(BaseModel):
     some_free: str = "{day}, I can still offer {times}."
     none_free: str = "I'm sorry, we're fully booked {day}."
     which_day: str = "Tell me the day, and I'll check what's free."
+    # Asked after the free times are said, instead of the question the bot was at.
+    which_time: str = "What time would you like?"
 
 
 class Facts(BaseModel):

@@ -502,7 +502,7 @@ async def confirm_cancel(flow_manager: FlowManager, confirmed: bool) -> Result:
 async def answer_question(
     flow_manager: FlowManager, question: str, date: str | None = None, party_size: int | None = None
 ) -> Result:
-    """Answer the caller's question about the business: opening hours, what times are still free, where it is and how to get there, parking, the menu, dietary options, prices, drinks, dress code, access, children, pets, groups and private events, takeaway, phone or email. Call it for every such question, also in the middle of a booking; say only the answer it returns, never one of your own, then ask your last question again.
+    """Answer the caller's question about the business: opening hours, what times are still free, where it is and how to get there, parking, the menu, dietary options, prices, drinks, dress code, access, children, pets, groups and private events, takeaway, phone or email. Call it for every such question, also in the middle of a booking; say only the answer it returns, never one of your own, then ask your last question again, unless the answer ends with a question of its own.
 
     Args:
         question: The caller's question, in their words.
@@ -512,41 +512,46 @@ async def answer_question(
     call = call_of(flow_manager)
     business = call.business
     day = _valid_date(date)
+    result: dict[str, Any] = {}
     if questions.asks_free_times(question):
         # What is free for a party on a day is what a host would book: the values are kept for the booking.
         _merge(_draft(flow_manager), party_size=party_size, date=date)
-        answer = facts.Answer(_free_times_said(flow_manager, day), "free_times")
+        text, times_said = _free_times_said(flow_manager, day)
+        answer = facts.Answer(text, "free_times")
+        if times_said:  # the caller picks one: the time is asked for next, not the question the bot was at
+            answer = facts.Answer(f"{text} {business.facts.free_times_words.which_time}", "free_times")
+            result["expecting"] = "time"
     else:
         answer = facts.answer_question(question, business.facts, lambda: business.hours_said(day, call.now().date()))
     if day is not None:
         flow_manager.state[DAY_ASKED_ABOUT] = day.isoformat()
     logger.info(f"{call.call_sid}: question {question!r} -> {answer.fact or 'no fact'}")
     call.store.run_soon(call.store.record_question, call.call_sid, _valid_text(question, limit=300) or "?", answer.fact)
-    return {"answer": answer.text, "fact": answer.fact}, TRANSITION_IN_YAML
+    return {"answer": answer.text, "fact": answer.fact, **result}, TRANSITION_IN_YAML
 
 
-def _free_times_said(flow_manager: FlowManager, day: dt.date | None) -> str:
-    """What is still free on the day asked about (else the booking's), for the booking's party: the
-    bookings decide, as they do for the booking itself."""
+def _free_times_said(flow_manager: FlowManager, day: dt.date | None) -> tuple[str, bool]:
+    """What is still free on the day asked about (else the booking's), for the booking's party, and
+    whether any times were said: the bookings decide, as they do for the booking itself."""
     call, draft = call_of(flow_manager), _draft(flow_manager)
     business, now = call.business, call.now()
     words = business.facts.free_times_words
     day = day or _valid_date(draft.get("date"))
     if day is None:
-        return f"{business.hours_said(None, now.date())} {words.which_day}"
+        return f"{business.hours_said(None, now.date())} {words.which_day}", False
     if availability.check_date(call.store, day, now) is not None:
-        return business.hours_said(day, now.date())
+        return business.hours_said(day, now.date()), False
     party = draft.get("party_size", business.default_party_size)
     free = availability.free_times(call.store, party, day, now, ignore_booking=flow_manager.state.get("changing"))
     said_day = spoken.spoken_day(day, now.date())
     if not free:
-        return words.none_free.format(day=said_day)
+        return words.none_free.format(day=said_day), False
     if free == [t for t in business.start_times_on(day) if dt.datetime.combine(day, t) > now]:
         text = words.all_free.format(day=said_day, first=spoken.spoken_time(free[0]), last=spoken.spoken_time(free[-1]))
     else:  # three of them, spread over the day
         picks = sorted({free[0], free[len(free) // 2], free[-1]})
         text = words.some_free.format(day=said_day, times=spoken.spoken_choices([spoken.spoken_time(t) for t in picks]))
-    return text[0].upper() + text[1:]
+    return text[0].upper() + text[1:], True
 
 
 async def take_message(flow_manager: FlowManager, reason: str, name: str | None = None) -> Result:

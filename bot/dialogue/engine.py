@@ -121,7 +121,9 @@ def bot_line(messages: list[dict[str, Any]]) -> str | None:
     if _pending_caller_words(messages) is not None:
         return None
     if (answer := _answer_given(messages)) is not None:
-        return f"{answer} {_after_an_answer(messages)}"
+        # An answer that asks its own question ("... What time would you like?") is said alone.
+        asks_its_own = "expecting" in (_tool_result(messages[-1]) or {})
+        return answer if asks_its_own else f"{answer} {_after_an_answer(messages)}"
     line = _node_line(messages)
     # Back at the same question (the caller gave something else): asked again in other words.
     return _ask_again(messages) if line and line == _last_said(messages) else line
@@ -264,7 +266,7 @@ def asked_for(messages: list[dict[str, Any]]) -> str | None:
     for message in reversed(messages):
         if message.get("role") == "tool":
             result = _tool_result(message)
-            if result is not None and "answer" in result:
+            if result is not None and "answer" in result and "expecting" not in result:
                 continue  # a question answered on the way: the bot still asks what it asked before
             return result.get("expecting") if result is not None else None
     return None

@@ -1,0 +1,1 @@
+"""Trying the line at the developer's desk: typed chat, the local microphone, saving scenarios."""

@@ -1,0 +1,1 @@
+"""The offline dialogue engine: parsing callers and following the flow."""

@@ -1,0 +1,1 @@
+"""Measuring the line: the latency bench and the load test."""
