@@ -49,6 +49,7 @@ CHANGES = [
     (["Hi, I have a booking on Friday, can I add two more people?", "yes"], ("confirmed", 6, "2026-12-04", "19:00")),
     (["Hi, could we push our booking back an hour?", "yes"], ("confirmed", 4, "2026-12-04", "20:00")),
     (["Can we come earlier on Friday, say 6?", "yes"], ("confirmed", 4, "2026-12-04", "18:00")),
+    (["Hi, is it possible to make our table a bit later, like 8:30?", "yes"], ("confirmed", 4, "2026-12-04", "20:30")),
     (["I booked a table on Friday, can we move it to Saturday?", "yes"], ("confirmed", 4, "2026-12-05", "19:00")),
     (["I need to amend my booking", "one fewer person", "yes"], ("confirmed", 3, "2026-12-04", "19:00")),
     (["Hello, we can't make it on Friday anymore", "yes, cancel it"], ("cancelled",)),

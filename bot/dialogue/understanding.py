@@ -41,6 +41,8 @@ _INTENTS: dict[str, re.Pattern] = {
         r"\binstead of\b|\b(later|earlier) than (planned|booked|we said|i said|arranged)\b|"
         r"\b(an?|one|two|half an?|\d+) (hours?|minutes?) (later|earlier)\b|"
         r"\b(come|arrive|get there|be there|turn up) (a bit |a little |slightly )?(later|earlier)\b|"
+        r"\b(make|push|move|put|bring|shift) (it|that|us|(the|our|my) (time|booking|reservation|table)) "
+        r"(a bit |a little |slightly )?(later|earlier)\b|"
         r"\b(add|\w+ (more|extra|fewer|less)) (\w+ )?(people|persons?|guests?|of us)\b|\bbring \w+ more\b",
         # "check my booking", not "check for a reservation" (whether there is a table: a new booking)
         "check": r"\b(check|confirm|remind me)\b.*\b(my|our|the) (booking|reservation)\b|\b(what time|when) is (my|our)\b",
