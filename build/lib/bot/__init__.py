@@ -1,1 +1,0 @@
-"""The phone booking voice bot."""

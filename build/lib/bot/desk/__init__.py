@@ -1,1 +1,0 @@
-"""Trying the line at the developer's desk: typed chat, the local microphone, saving scenarios."""

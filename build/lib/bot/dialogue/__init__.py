@@ -1,1 +1,0 @@
-"""The offline dialogue engine: parsing callers and following the flow."""

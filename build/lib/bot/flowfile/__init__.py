@@ -1,1 +1,0 @@
-"""Flow files as files: checking them before they take a call, and drawing them."""

@@ -1,1 +1,0 @@
-"""Measuring the line: the latency bench and the load test."""

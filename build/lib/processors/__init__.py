@@ -1,1 +1,0 @@
-"""Our own frame processors and observers: the call transcript, latency, fallbacks, keypad, voicemail, idle and end of call."""
