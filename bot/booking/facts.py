@@ -162,10 +162,9 @@ def _scores_by_clause(question: str) -> Counter[str]:
 def matching_facts(question: str, facts: Facts) -> list[str]:
     """Which facts a question is about, best first: kind names or ``more[i]``; empty when none."""
     owner = _owner_match(question, facts)
-    scores = cue_scores(question)
+    scores = _scores_by_clause(question)
     if owner is not None and (owner[1] >= 90 or not scores):
         return [f"more[{owner[0]}]"]
-    scores = _scores_by_clause(question)
     order = list(CUES)
     return sorted(scores, key=lambda kind: (-scores[kind], order.index(kind)))[:MAX_FACTS]
 

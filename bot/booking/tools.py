@@ -517,10 +517,10 @@ async def answer_question(
         # What is free for a party on a day is what a host would book: the values are kept for the booking.
         _merge(_draft(flow_manager), party_size=party_size, date=date)
         text, times_said = _free_times_said(flow_manager, day)
-        answer = facts.Answer(text, "free_times")
         if times_said:  # the caller picks one: the time is asked for next, not the question the bot was at
-            answer = facts.Answer(f"{text} {business.facts.free_times_words.which_time}", "free_times")
+            text = f"{text} {business.facts.free_times_words.which_time}"
             result["expecting"] = "time"
+        answer = facts.Answer(text, "free_times")
     else:
         answer = facts.answer_question(question, business.facts, lambda: business.hours_said(day, call.now().date()))
     if day is not None:

@@ -43,7 +43,7 @@ CLOSE_SPELLING = 0.8  # rapidfuzz ratio / 100: spelled nearly the same
 LOOSE_SPELLING = 0.55  # ... and enough alike, when it also sounds the same
 _HEADCOUNT_NOUNS = "(?:people|persons|guests|of us)"
 _HEADCOUNT_CONTEXT = re.compile(
-    r"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? (?:people|persons|guests|of us)\b)|"
+    rf"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? {_HEADCOUNT_NOUNS}\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
 # "for N" run together: "42 people" is for 2 (no phone booking is for 40 to 49), "40 people" for two heard as
