@@ -339,6 +339,8 @@ def test_parse_yes_no(text, expected):
         ("I'm calling to book, my name is sarah johnson", False, "Sarah Johnson"),
         ("My name is José García", False, "José García"),
         ("my name is Anna Maria Lopez Garcia", False, "Anna Maria Lopez"),
+        ("The name is a wrapping case.", False, "Wrapping Case"),  # speech-to-text's article before a name
+        ("I'm a regular here", False, None),  # ... which after "I'm" is no name
         ("Sarah Johnson.", True, "Sarah Johnson"),
         ("It's Sarah.", True, "Sarah"),
         ("Johnson, please", True, "Johnson"),
@@ -564,6 +566,8 @@ def test_extract_handles_huge_input():
         ("Saterday please.", "date", "date", dt.date(2026, 11, 28)),
         ("Seven this rock in the evening.", None, "time", dt.time(19, 0)),
         ("That's before people on Friday.", None, "party_size", 4),  # "for four" run together
+        ("That's the few people on Thursday, March 7th.", "party_size", "party_size", 2),  # "for two"
+        ("Or do people on Thursday, March 7th.", None, "party_size", 2),
     ],
 )
 def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expected):
@@ -587,6 +591,7 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
         ("In total 4.", "party_size"),  # not today
         ("The mountain view table, please.", None),  # not Monday
         ("That might work, my number is 555 1234.", "time"),  # not night, not November
+        ("That's for no people.", "party_size"),  # "no" is no number
     ],
 )
 def test_clear_or_unrelated_words_are_never_mended(said, expecting):
@@ -610,6 +615,8 @@ def test_clear_or_unrelated_words_are_never_mended(said, expecting):
         ("I want it for 7 15 in the evening.", dt.time(19, 15)),  # not 7 pm, nor "15 in the evening"
         ("1 cm.", dt.time(13, 0)),  # "1 pm" in a flat voice
         ("I wanted for after a new one 30.", dt.time(13, 30)),  # "afternoon" split
+        ("I want it for after in 130.", dt.time(13, 30)),  # ... another way
+        ("I'd like to focus for 7 and the evening.", dt.time(19, 0)),  # "in the evening" misheard
         ("Half pass 7 in the evening.", dt.time(19, 30)),
         ("Water past 7 in the evening.", dt.time(19, 15)),  # "quarter" misheard
     ],

@@ -78,7 +78,8 @@ _CLEANUPS = (
     (_APOSTROPHES, "'"),
     (re.compile(r"(?<![^\W\d_])([ap])\s?\.\s?m\b\.?"), r"\1m"),  # "p.m." / "p. m." -> "pm"
     (re.compile(r"\bo\s?'?\s?clock\b"), "oclock"),
-    (re.compile(r"\bafter (?:a )?new\b"), "afternoon"),  # how speech-to-text splits "afternoon"
+    # how speech-to-text splits "afternoon" ("after in 130" is half past one; "after in the evening" stays)
+    (re.compile(r"\bafter (?:a )?(?:new|noon|in)\b(?! the\b)"), "afternoon"),
     # "half pass seven", "water past seven": "half past" and "quarter past" as a phone line blurs them
     (re.compile(r"\b(?:(half)|quarter|water) pas[st]\b"), lambda m: f"{m[1] or 'quarter'} past"),
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
@@ -100,6 +101,7 @@ def _misheard(m: re.Match[str]) -> str:
 _AFTER_NUMBERS = (
     (re.compile(r"(?<=\d) ([ap]) m\b"), r" \1m"),  # "seven p m"
     (re.compile(r"(?<=\d) (?:cm|bm|pn|pam)\b"), " pm"),  # "1 cm": "1 pm" in a flat voice
+    (re.compile(r"(?<=\d) and the (?=(?:morning|afternoon|evening)\b)"), " in the "),  # "7 and the evening"
     # "to"/"too"/"for" stand for a number only where a head count must follow.
     (re.compile(r"\b((?:table|party|booking|reservation|group) (?:for|of)) (to|too|for)\b"), _misheard),
     (re.compile(r"\b(for|of) (to|too|for)(?= (?:people|persons|guests|adults|of us)\b)"), _misheard),
@@ -557,6 +559,7 @@ _NOT_NAME = frozenset(
 _NAME_CUE = re.compile(
     r"\b(?:(?:my |the |her |his |our )?name(?: is|'s| was| of| should be)|under(?: the name)?(?: of)?|this is|i am|i'm|call me)\s+", re.I
 )
+_ARTICLE = re.compile(r"^(?:a|an)\s+(?=\w)", re.I)
 _SELF_CUE = ("i", "this")  # "I'm calling", "this is amazing": an -ing/adjective is not a name
 _NAME_FILLER = re.compile(
     r"^(?:(?:um+|uh+|erm?|hmm+|ah|oh|yes|yeah|yep|sure|ok|okay|so|well|hi|hello|sorry|it's|it is|its"
@@ -655,7 +658,10 @@ def parse_name(text: str, *, expecting_name: bool = False) -> str | None:
     """A booking name after a cue ("my name is ..."), or a bare answer when `expecting_name`."""
     s = _APOSTROPHES.sub("'", text[:_MAX_CHARS])
     for cue in _NAME_CUE.finditer(s):
-        words = _name_words(s[cue.end():])
+        rest = s[cue.end():]
+        if "name" in cue[0].lower():  # "the name is a Robin Hayes": speech-to-text's article before a name
+            rest = _ARTICLE.sub("", rest)
+        words = _name_words(rest)
         if words and not (cue[0].lower().startswith(_SELF_CUE) and words[0].lower().endswith("ing")):
             return _titled(words[:3])
     if expecting_name:

@@ -43,7 +43,8 @@ CLOSE_SPELLING = 0.8  # rapidfuzz ratio / 100: spelled nearly the same
 LOOSE_SPELLING = 0.55  # ... and enough alike, when it also sounds the same
 _HEADCOUNT_NOUNS = "(?:people|persons|guests|of us)"
 _HEADCOUNT_CONTEXT = re.compile(
-    rf"(?:\b(?:for|four|of|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? {_HEADCOUNT_NOUNS}\b)|"
+    # "or"/"the" are "for" misheard too ("that's the few people", "or do people": "for two people").
+    rf"(?:\b(?:for|four|of|or|the|are|be|party|table|just) |^\W*)(?P<word>[a-z]+)(?=,? {_HEADCOUNT_NOUNS}\b)|"
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
 # "for N" run together: "42 people" is for 2 (no phone booking is for 40 to 49), "40 people" for two heard as
@@ -76,7 +77,7 @@ def _closest(word: str, vocabulary: tuple[str, ...], *, min_sound_code: int = 3)
 
 # How the short numbers end when said: a short word that ends the same way in a head count rhymes with
 # the number that was said ("for you people" is "for two people"); Metaphone keeps no vowels to tell.
-_RHYMES = {"two": ("oo", "ew", "ou", "ue"), "three": ("ee", "ea"), "eight": ("ate", "ait"), "nine": ("ine",)}
+_RHYMES = {"two": ("oo", "ew", "ou", "ue", "do", "to"), "three": ("ee", "ea"), "eight": ("ate", "ait"), "nine": ("ine",)}
 
 
 def _rhyming_number(word: str) -> str | None:
