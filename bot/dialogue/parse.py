@@ -557,9 +557,9 @@ _NOT_NAME = frozenset(
     """.split()
 ) | set(_UNITS) | set(_TENS) | set(_ORDINALS) | set(_WEEKDAYS)
 _NAME_CUE = re.compile(
-    r"\b(?:(?:my |the |her |his |our )?name(?: is|'s| was| of| should be)|under(?: the name)?(?: of)?|this is|i am|i'm|call me)\s+", re.I
+    # "the name is a Robin Hayes": speech-to-text's article before a name is part of the cue
+    r"\b(?:(?:my |the |her |his |our )?name(?: is|'s| was| of| should be)(?:\s+an?(?=\s))?|under(?: the name)?(?: of)?|this is|i am|i'm|call me)\s+", re.I
 )
-_ARTICLE = re.compile(r"^(?:a|an)\s+(?=\w)", re.I)
 _SELF_CUE = ("i", "this")  # "I'm calling", "this is amazing": an -ing/adjective is not a name
 _NAME_FILLER = re.compile(
     r"^(?:(?:um+|uh+|erm?|hmm+|ah|oh|yes|yeah|yep|sure|ok|okay|so|well|hi|hello|sorry|it's|it is|its"
@@ -658,10 +658,7 @@ def parse_name(text: str, *, expecting_name: bool = False) -> str | None:
     """A booking name after a cue ("my name is ..."), or a bare answer when `expecting_name`."""
     s = _APOSTROPHES.sub("'", text[:_MAX_CHARS])
     for cue in _NAME_CUE.finditer(s):
-        rest = s[cue.end():]
-        if "name" in cue[0].lower():  # "the name is a Robin Hayes": speech-to-text's article before a name
-            rest = _ARTICLE.sub("", rest)
-        words = _name_words(rest)
+        words = _name_words(s[cue.end():])
         if words and not (cue[0].lower().startswith(_SELF_CUE) and words[0].lower().endswith("ing")):
             return _titled(words[:3])
     if expecting_name:
