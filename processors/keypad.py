@@ -93,7 +93,7 @@ def keypad_words(entry: str, asked: str | None, today: dt.date, words: LineWords
     if asked is None and keypad_mode:
         asked = "party_size"
     if asked == "name":
-        return words.keypad_name
+        return words.number_name
     if not keys.isdigit():
         return None
     if asked == "party_size" and 1 <= int(keys) <= MAX_KEYPAD_PARTY:

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from bot.booking.availability import Problem, alternatives, check_date, check_slot
+from bot.booking.business import Business
 from bot.booking.store import BookingStore
-from tests.conftest import NOW
+from tests.conftest import NOW, PROJECT
 
 TUE, WED, MON = dt.date(2026, 11, 24), dt.date(2026, 11, 25), dt.date(2026, 11, 30)
 
@@ -58,3 +59,11 @@ def test_too_large_and_past_times(store, business):
     assert check_slot(store, business.max_party_size + 1, WED, dt.time(19), NOW).problem is Problem.TOO_LARGE
     assert check_slot(store, 2, TUE, dt.time(12), NOW).problem in (Problem.TIME_PAST, Problem.TIME_CLOSED)
     assert check_slot(store, 2, WED, dt.time(19), NOW).ok
+
+
+def test_a_business_file_from_before_number_name_still_loads_with_its_name(tmp_path):
+    text = (PROJECT / "flows" / "booking.business.yaml").read_text()
+    assert "  number_name: " in text
+    older = tmp_path / "business.yaml"
+    older.write_text(text.replace("  number_name: Telephone Caller", "  keypad_name: Phone Booking"))
+    assert Business.from_file(older).line.number_name == "Phone Booking"

@@ -109,6 +109,37 @@ async def test_confirming_books_once_with_a_spelled_code(flow_manager, store):
     assert flow_manager.state["confirmation_code_spelled"] == ", ".join(row["code"])
 
 
+async def test_a_name_not_understood_is_offered_the_callers_number_read_back_and_a_yes_books_it(flow_manager, store):
+    await collect(flow_manager, party_size=2, date="2026-11-25", time="19:00")
+    result, _ = await tools.name_unclear(flow_manager)
+    assert result == {"next": "offer_number", "expecting": "name"} and store.db["bookings"].count == 0
+    assert flow_manager.state["readback"] == (
+        "a table for 2 people tomorrow, Wednesday the 25th of November, at 7 pm, under the number you're calling from"
+    )
+    result, _ = await tools.book_under_number(flow_manager, confirmed=True)
+    assert result["next"] == "booked"
+    row = next(store.db["bookings"].rows)
+    assert (row["name"], row["caller"], row["party_size"], row["date"], row["time"]) == (
+        store.business.line.number_name, "+15550100", 2, "2026-11-25", "19:00")
+    assert row["code"] == result["confirmation_code"]
+
+
+async def test_a_caller_who_declines_the_number_is_asked_the_name_again_and_never_offered_twice(flow_manager, store):
+    await collect(flow_manager, party_size=2, date="2026-11-25", time="19:00")
+    assert (await tools.name_unclear(flow_manager))[0]["next"] == "offer_number"
+    assert (await tools.book_under_number(flow_manager, confirmed=False))[0] == {"next": "name_again", "expecting": "name"}
+    assert (await tools.name_unclear(flow_manager))[0]["next"] == "name_again"
+    assert "name" not in flow_manager.state["booking"] and store.db["bookings"].count == 0
+    assert (await collect(flow_manager, name="Ann Lee"))["next"] == "confirm"  # the name, when it comes, is read back
+
+
+async def test_a_withheld_number_is_never_offered(store):
+    call = CallContext(call_sid="CAwithheld", caller=None, store=store, clock=lambda: NOW)
+    withheld = SimpleNamespace(state=initial_state(call))
+    await collect(withheld, party_size=2, date="2026-11-25", time="19:00")
+    assert (await tools.name_unclear(withheld))[0]["next"] == "name_again"
+
+
 async def test_losing_the_last_table_after_the_readback_offers_alternatives(flow_manager, store, business):
     await collect(flow_manager, party_size=2, date="2026-11-25", time="19:00", name="Ann")
     store.create_booking(name="Rival", party_size=business.capacity_seats, date=dt.date(2026, 11, 25),
@@ -234,6 +265,20 @@ async def test_a_value_guessed_from_unclear_words_never_replaces_one_the_caller_
     result = await collect(flow_manager, party_size=4, date="2026-11-26", unsure=True)  # "there's" heard as Thursday
     assert result["next"] == "check_heard" and flow_manager.state["booking"]["date"] == "2026-11-27"
     assert flow_manager.state["unsure"] == ["party_size"]
+
+
+async def test_a_time_off_the_grid_whose_twin_is_on_it_is_checked_as_the_twin_once(flow_manager):
+    # "Seven fifteen" heard as "seven fifty": 19:50 is off the 15-minute grid, 19:15 is on it.
+    result = await collect(flow_manager, party_size=2, date="2026-11-25", time="19:50")
+    assert result["next"] == "check_heard" and flow_manager.state["heard"] == "at 7:15 pm"
+    assert flow_manager.state["booking"]["time"] == "19:15"
+    assert (await tools.confirm_heard(flow_manager, confirmed=False))[0]["next"] == "time"
+    # Said again, it is what the caller means: the nearest times that can be booked are offered.
+    result = await collect(flow_manager, time="19:50")
+    assert result["next"] == "time_closed" and result["alternatives"]
+    # A twin off the grid too ("forty" and "fourteen") is no guess.
+    assert (await collect(flow_manager, time="19:40"))["next"] == "time_closed"
+    assert (await collect(flow_manager, time="19:45"))["next"] == "name"
 
 
 async def test_people_added_or_taken_away_change_the_party_booked(flow_manager, store):

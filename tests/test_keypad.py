@@ -112,7 +112,7 @@ def test_with_no_speech_to_text_the_caller_books_with_the_keypad(tmp_path, monke
     assert WORDS.keypad_asks["date"] in lines
     assert WORDS.keypad_invalid in lines  # 99999 is no date: said so, and asked again
     assert [(b["party_size"], b["date"], b["time"], b["name"], b["status"]) for b in report["bookings"]] == [
-        (4, "2026-11-25", "19:00", WORDS.keypad_name, "confirmed")
+        (4, "2026-11-25", "19:00", WORDS.number_name, "confirmed")
     ]
     assert [(f["job"], f["provider"], f["fallback"]) for f in report["faults"]] == [
         ("stt", "deepgram", "whisper"),
@@ -136,7 +136,7 @@ def test_with_no_speech_to_text_the_caller_books_with_the_keypad(tmp_path, monke
         ("2#", "yes_no", "no"),
         ("3#", "yes_no", None),
         ("*#", "time", None),
-        ("#", "name", WORDS.keypad_name),
+        ("#", "name", WORDS.number_name),
     ],
 )
 def test_keypad_entries_mean_the_value_asked_for_or_nothing(entry, asked, meaning):

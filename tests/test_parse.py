@@ -362,6 +362,9 @@ def test_parse_yes_no(text, expected):
         ("for four", True, None),
         ("tomorrow", True, None),
         ("um", True, None),
+        ("Mm hmm.", True, None),  # what Whisper makes of a name it cannot follow: no name (the offer follows)
+        ("Mhm.", True, None),
+        ("Uh, um.", True, None),
         ("", True, None),
     ],
 )
@@ -568,6 +571,12 @@ def test_extract_handles_huge_input():
         ("That's before people on Friday.", None, "party_size", 4),  # "for four" run together
         ("That's the few people on Thursday, March 7th.", "party_size", "party_size", 2),  # "for two"
         ("Or do people on Thursday, March 7th.", None, "party_size", 2),
+        # A clock's numbers misheard: "one thirty" as "won 30" or "one third", "eighteen fifteen" as "80-15".
+        ("Or four people have won 30 in the afternoon.", "time", "time", dt.time(13, 30)),
+        ("I have one third in the afternoon.", "time", "time", dt.time(13, 30)),
+        ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "time", dt.time(18, 15)),
+        ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "party_size", None),
+        ("At 90.30, please.", None, "time", dt.time(19, 30)),
     ],
 )
 def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expected):
@@ -592,6 +601,8 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
         ("The mountain view table, please.", None),  # not Monday
         ("That might work, my number is 555 1234.", "time"),  # not night, not November
         ("That's for no people.", "party_size"),  # "no" is no number
+        ("We won the quiz last time.", "time"),  # "won" is one only before a clock's numbers
+        ("A third of us are vegan.", "date"),  # an ordinal is never mended into Thursday
     ],
 )
 def test_clear_or_unrelated_words_are_never_mended(said, expecting):
@@ -623,6 +634,11 @@ def test_clear_or_unrelated_words_are_never_mended(said, expecting):
 )
 def test_times_as_callers_put_them(text, time):
     assert parse_time(text) == time
+
+
+def test_a_range_of_heads_is_no_clock_and_an_ordinal_stays_a_date():
+    assert extract("We are 30-45 people.", TODAY, expecting="party_size").time is None
+    assert extract("On the third, please.", TODAY, expecting="date").date == dt.date(2026, 12, 3)
 
 
 def test_a_head_count_before_a_part_of_the_day_stays_a_head_count():

@@ -9,7 +9,9 @@ exactly what the test says, on the offline dialogue engine and Piper:
 - after two replies that did not understand the value asked, the keypad is
   offered for that value only, and keys then give it;
 - values given before they are asked for are kept, never asked again;
-- a caller who asks the line to wait is given the time (no keypad offer), and their next words answer the question.
+- a caller who asks the line to wait is given the time (no keypad offer), and their next words answer the question;
+- a name the line cannot make out is answered with the booking read back under the caller's number: a yes
+  books it, a name said instead is read back and booked.
 """
 
 import asyncio
@@ -134,3 +136,20 @@ def test_a_caller_who_asks_the_line_to_wait_and_never_comes_back_is_asked_then_h
     lines = _bot_lines(report)
     assert lines[-3:] == ["Of course, take your time.", WORDS.still_there, WORDS.no_answer], lines
     assert report["call"]["ended_at"] and _booked(report) == []
+
+
+def test_a_name_the_line_cannot_make_out_books_under_the_callers_number_when_they_agree(tmp_path):
+    report = asyncio.run(_call(tmp_path, ["A table for two tomorrow at 7 pm, please.", "Uh, um.", "Yes, please."]))
+    lines = _bot_lines(report)
+    assert any(line.endswith("at 7 pm, under the number you're calling from?") for line in lines), lines
+    assert _booked(report) == [(2, "2026-11-25", "19:00", WORDS.number_name)]
+
+
+def test_a_caller_offered_their_number_may_say_the_name_instead(tmp_path):
+    report = asyncio.run(_call(tmp_path, [
+        "A table for two tomorrow at 7 pm, please.", "Mm.", "It's Ann Lee.", "Yes.",
+    ]))
+    lines = _bot_lines(report)
+    assert any("under the number you're calling from" in line for line in lines), lines
+    assert any("under the name Ann Lee. Shall I book it?" in line for line in lines), lines
+    assert _booked(report) == [(2, "2026-11-25", "19:00", "Ann Lee")]

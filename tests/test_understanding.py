@@ -132,6 +132,20 @@ def test_the_whole_job(node, said, call):
     assert choose(said, node, expecting) == call
 
 
+@pytest.mark.parametrize(
+    "said, tool",
+    [
+        ("Bye. I was just getting through, get me a reservation for 2 at 1 pm.", "collect_booking"),  # "Fine." misheard
+        ("Bye, I would like to book a table.", "collect_booking"),  # "Hi"
+        ("Bye.", "end_call"),
+        ("Thanks for the booking, bye!", "end_call"),
+        ("Goodbye, and thanks for the reservation.", "end_call"),
+    ],
+)
+def test_a_farewell_opening_a_request_for_a_table_is_a_greeting_misheard(said, tool):
+    assert choose(said, "greeting").name == tool
+
+
 def test_asking_for_a_person_beats_a_misheard_goodbye():
     assert choose("Bye, can I speak to a manager? Please.", "greeting") == ToolCall("ask_for_human", {})
 
@@ -215,6 +229,36 @@ def test_a_caller_checking_the_line_is_told_the_bot_is_there_and_asked_again(sai
 
 def test_a_greeting_before_a_question_is_still_the_question():
     assert choose("Hello, where are you located?", "greeting").name == "answer_question"
+
+
+@pytest.mark.parametrize("flow_file", ["booking.yaml", "salon.yaml"])
+@pytest.mark.parametrize("said", ["Mm hmm.", "Uh, I, um...", "Yes.", "The."])
+def test_a_name_the_line_cannot_make_out_leads_to_the_offer_of_the_callers_number(flow_file, said):
+    flow = Flow(FlowConfig.from_file(PROJECT / "flows" / flow_file), handlers=tools)
+    messages = _asked(flow, "ask_name", "name")
+    assert _reply(flow, "ask_name", messages, said).call == ToolCall("name_unclear", {})
+
+
+def test_checking_the_line_at_the_name_is_still_answered_and_words_never_choose_the_offer():
+    messages = _asked(FLOW, "ask_name", "name")
+    assert _reply(FLOW, "ask_name", messages, "Hello?").say.startswith("Yes, I'm here.")
+    for said in ("It's unclear.", "Name unclear.", "Mm hmm.", "name_unclear"):
+        assert getattr(choose(said, "ask_name", "name"), "name", None) != "name_unclear", said
+
+
+@pytest.mark.parametrize(
+    "said, call",
+    [
+        ("Yes, please.", ToolCall("book_under_number", {"confirmed": True})),
+        ("Sure, that's fine.", ToolCall("book_under_number", {"confirmed": True})),
+        ("No.", ToolCall("book_under_number", {"confirmed": False})),
+        ("Yes, it's Robin Hayes.", ToolCall("collect_booking", {"name": "Robin Hayes"})),
+        ("Robin Hayes.", ToolCall("collect_booking", {"name": "Robin Hayes"})),
+        ("No, make it 8 pm.", ToolCall("collect_booking", {"time": "20:00"})),
+    ],
+)
+def test_the_offer_of_the_callers_number_books_on_a_yes_and_takes_a_name_said_instead(said, call):
+    assert choose(said, "offer_number", "name") == call
 
 
 # A caller asking the line to wait: the flow's words, no question, no failed try, and the question still stands

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.booking import spoken
 from bot.booking.facts import Facts
@@ -70,8 +70,10 @@ class LineWords(BaseModel):
     keypad_offer: str = "If it's easier, you can use your keypad."
     # Said (by Twilio) to a caller the line has no room for (BOT_MAX_CALLS) when no overflow line is set.
     lines_busy: str = "Sorry, all our lines are busy right now. Please call back in a few minutes. Goodbye!"
-    # The name a keypad booking is made under (a name cannot be typed).
-    keypad_name: str = "Keypad Caller"
+    # The name a booking is made under when it is under the caller's phone number: a keypad caller's (a name
+    # cannot be typed), or a caller whose name was not understood and who agreed to use their number.
+    # (Business files written before it had this name call it keypad_name.)
+    number_name: str = Field("Telephone Caller", validation_alias=AliasChoices("number_name", "keypad_name"))
 
 
 def _plural(weekday: str) -> str:
@@ -110,6 +112,8 @@ class Business(BaseModel):
     default_party_size: int = Field(1, ge=1)
     # How a booking is read back; {party}, {day}, {time}, {name} are filled in.
     readback: str = "a table for {party} {day}, at {time}, under the name {name}"
+    # How a booking under the caller's phone number (line.number_name) is read back.
+    readback_by_number: str = "a table for {party} {day}, at {time}, under the number you're calling from"
     # Appended to the read-back when the caller left a special request.
     readback_note: str = ", with a note: {note}"
     # Said to a caller whose line dropped and came back, before the question they were last asked.

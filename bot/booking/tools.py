@@ -50,6 +50,10 @@ MAX_TEXT_LENGTH = 200
 MAX_FAILED_SEARCHES = 3
 # flow_manager.state: the day the caller's last question was about, for a booking that names none.
 DAY_ASKED_ABOUT = "day_asked_about"
+# Minutes speech-to-text confuses with a twin ("fifteen" and "fifty"): heard -> what may have been said.
+_MINUTE_TWINS = {50: 15, 15: 50, 40: 14, 14: 40, 30: 13, 13: 30}
+# flow_manager.state: the times heard off the booking grid that were already checked as their twin.
+TWINS_CHECKED = "twins_checked"
 SAME_NAME_WORD = 80  # rapidfuzz ratio, 0-100, from which a heard word is taken for a word of the booked name
 Result = tuple[dict, Any]
 
@@ -99,7 +103,8 @@ def _merge(draft: dict[str, Any], **values: Any) -> None:
 def describe(booking: dict[str, Any], call: CallContext) -> str:
     """A booking (draft or stored) in the business's read-back words."""
     business, today = call.business, call.now().date()
-    text = business.readback.format(
+    by_number = booking["name"] == business.line.number_name
+    text = (business.readback_by_number if by_number else business.readback).format(
         party=spoken.spoken_party(booking.get("party_size", business.default_party_size)),
         day=spoken.spoken_day(dt.date.fromisoformat(booking["date"]), today),
         time=spoken.spoken_time(dt.time.fromisoformat(booking["time"])),
@@ -204,6 +209,9 @@ async def collect_booking(
     if unsure:  # a value read from mended words never replaces one the caller gave before
         draft.update({slot: before[slot] for slot in ("party_size", "date", "time") if slot in before})
     guessed = [slot for slot in ("party_size", "date", "time") if unsure and draft.get(slot) != before.get(slot)]
+    if "time" not in guessed and draft.get("time") != before.get("time") and (twin := _twin_on_grid(flow_manager)):
+        draft["time"] = twin
+        guessed.append("time")
     if guessed:
         flow_manager.state["unsure"] = guessed
         flow_manager.state["heard"] = _said(draft, guessed, call_of(flow_manager))
@@ -216,6 +224,18 @@ async def collect_booking(
     result = _next_step(flow_manager)
     logger.info(f"{call_of(flow_manager).call_sid}: collect_booking -> {result['next']} {_draft(flow_manager)}")
     return result, TRANSITION_IN_YAML
+
+
+def _twin_on_grid(flow_manager: FlowManager) -> str | None:
+    """The time the caller may have said when the draft's new time is off the booking grid and its minutes'
+    twin is on it: 11:50 is likely "eleven fifteen" misheard. Each heard time is checked once a call."""
+    heard = dt.time.fromisoformat(_draft(flow_manager)["time"])
+    slot_minutes, checked = call_of(flow_manager).business.slot_minutes, flow_manager.state.setdefault(TWINS_CHECKED, [])
+    twin = _MINUTE_TWINS.get(heard.minute)
+    if heard.minute % slot_minutes == 0 or twin is None or twin % slot_minutes or heard.isoformat() in checked:
+        return None
+    checked.append(heard.isoformat())
+    return heard.replace(minute=twin).strftime("%H:%M")
 
 
 def _shift_time(draft: dict[str, Any], later_by_minutes: Any) -> None:
@@ -244,6 +264,34 @@ def _said(draft: dict[str, Any], slots: list[str], call: CallContext) -> str:
         "time": lambda: f"at {spoken.spoken_time(dt.time.fromisoformat(draft['time']))}",
     }
     return ", ".join(words[slot]() for slot in slots)
+
+
+# flow_manager.state: whether this call was offered to book under the caller's number.
+NUMBER_OFFERED = "number_offered"
+
+
+async def name_unclear(flow_manager: FlowManager) -> Result:
+    """The caller's answer to the name question was not understood: offer to book under the number they are calling from instead, reading the booking back."""
+    call, state = call_of(flow_manager), flow_manager.state
+    # Offered once a call, with every other value known to read back; a withheld number is no way to reach the caller.
+    if state.get(NUMBER_OFFERED) or call.caller is None or not {"date", "time"} <= _draft(flow_manager).keys():
+        return {"next": "name_again", "expecting": "name"}, TRANSITION_IN_YAML
+    state[NUMBER_OFFERED] = True
+    state["readback"] = describe(_draft(flow_manager) | {"name": call.business.line.number_name}, call)
+    # Expecting a name: "Yes, it's Robin Hayes" gives the name, a plain "yes" agrees.
+    return {"next": "offer_number", "expecting": "name"}, TRANSITION_IN_YAML
+
+
+async def book_under_number(flow_manager: FlowManager, confirmed: bool) -> Result:
+    """The caller's answer when offered the booking, read back, under the number they are calling from: confirmed=true books it, confirmed=false asks for the name again.
+
+    Args:
+        confirmed: Whether the caller agreed to book what was read back under their number.
+    """
+    if confirmed is not True:
+        return {"next": "name_again", "expecting": "name"}, TRANSITION_IN_YAML
+    _draft(flow_manager)["name"] = call_of(flow_manager).business.line.number_name
+    return await confirm_booking(flow_manager, True)
 
 
 async def confirm_heard(flow_manager: FlowManager, confirmed: bool) -> Result:

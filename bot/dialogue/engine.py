@@ -107,8 +107,13 @@ def next_move(
         if free == "back":  # asked again as it would have been, with no "didn't catch that"
             logger.info(f"dialogue engine: {caller_words!r}: back after a wait; asking again")
             return Move(say=_ask_again(messages))
+        checking_line = is_presence_check(caller_words)
+        # A node may say what follows an answer it did not understand (name_unclear: book under the number).
+        if not checking_line and (unclear := tool_for_intent(tools, "unclear")):
+            logger.info(f"dialogue engine: no tool fits {caller_words!r}; calling {unclear.name}")
+            return Move(call=ToolCall(unclear.name, {}))
         logger.info(f"dialogue engine: no tool fits {caller_words!r}; asking again")
-        lead = _instructed(_STILL_HERE if is_presence_check(caller_words) else _REPROMPT, instruction)
+        lead = _instructed(_STILL_HERE if checking_line else _REPROMPT, instruction)
         return Move(say=_ask_again(messages, lead))
     logger.info(f"dialogue engine: {MAX_MISUNDERSTANDINGS} failed tries; handing over to {handoff.name}")
     return Move(call=ToolCall(handoff.name, {}))

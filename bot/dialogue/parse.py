@@ -545,7 +545,7 @@ _NOT_NAME = frozenset(
     i me my mine we us our you your he she they it its it's this that these those there here
     what who when where why how which i'm i'd i'll we're we'd we'll that's there's let's it'll
     yes yeah yep yup no nope nah ok okay sure right correct fine good great well perfect lovely
-    please thanks thank cheers hi hello hey bye goodbye sorry um uh er erm hmm ah oh
+    please thanks thank cheers hi hello hey bye goodbye sorry um uh uhm er erm hm hmm mm mmm mhm ah oh
     can could would should shall might must do does did don't can't won't have has had want wanted
     need like love let make made get got go going gonna wanna change cancel check call ring speak
     talk think know wait hold hang repeat say said mean meant book booked booking reserve
@@ -821,6 +821,8 @@ def _mended(text: str, today: dt.date, expecting: str | None) -> tuple[int | Non
         time := parse_time(fixed, bare_number_ok=expecting == "time")
     ):
         mended = True
+        if party is not None and party >= IMPLAUSIBLE_PARTY:  # "for 80-15" was the time, not a head count
+            party = _party_size(fixed, bare=expecting == "party_size")
     return party, date, time, mended
 
 

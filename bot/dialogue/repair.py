@@ -35,7 +35,9 @@ _KEEP = frozenset(
     # Ordinary words of real callers' lines (SGD) that sound like a day or a part of the day.
     "number sound sounds right might friend friends friendly total after everything mountain marshall"
     # and of other callers' ("there's four of us" is no Thursday, "totally" no today)
-    " theres totally marching junior janitor apron".split()
+    " theres totally marching junior janitor apron"
+    # ordinals are read as dates as they are ("the third"), never mended into a weekday
+    " first second third fourth fifth sixth seventh eighth ninth tenth".split()
 )
 _OTHER_SLOTS = frozenset((*NUMBERS, *MINUTE_WORDS, *DAYS, *PARTS_OF_DAY))  # a word of one slot is never mended into another
 SOUND_MATCH = 0.85  # Jaro-Winkler similarity of the Metaphone codes
@@ -113,9 +115,23 @@ def repair_date(text: str) -> str | None:
     return None
 
 
+_HOUR = r"(?:1[0-2]|[1-9]|" + "|".join(NUMBERS) + ")"
+# How the numbers of a clock time are misheard: "won 30" (one thirty), "one third" (one thirty), and an
+# hour from 13 to 19 as its -ty twin ("80-15" for eighteen fifteen: never a head count, nor a time).
+_CLOCK_MISHEARD = (
+    (re.compile(r"\bwon(?=\s+(?:\d|fifteen|thirty|forty|o'?clock))", re.I), lambda m: "one"),
+    (re.compile(rf"\b(?P<hour>{_HOUR})\s+third\b", re.I), lambda m: f"{m['hour']} thirty"),
+    (re.compile(rf"\b(?P<ty>[3-9])0[-:.](?P<minutes>[0-5]\d)\b(?!\s*{_HEADCOUNT_NOUNS})", re.I),
+     lambda m: f"1{m['ty']}:{m['minutes']}"),
+)
+
+
 def repair_time(text: str) -> str | None:
-    """ "seven this rock in the evening" -> "seven o'clock in the evening"; "easing" -> "evening"."""
+    """ "seven this rock in the evening" -> "seven o'clock in the evening"; "easing" -> "evening"; "won 30"
+    -> "one 30"; "one third" -> "one thirty"; "80-15" -> "18:15"."""
     mended = _OCLOCK.sub(lambda m: f"{m['n']} o'clock", text)
+    for pattern, spelled in _CLOCK_MISHEARD:
+        mended = pattern.sub(spelled, mended)
     words = mended.split()
     for i, raw in enumerate(words):
         word = re.sub(r"[^a-z]", "", raw.lower())

@@ -74,7 +74,11 @@ _NAME_WORDS = {
     "voicemail": {"voicemail"},
     "question": {"question"},
     "late": {"late"},
+    "unclear": {"unclear"},
 }
+# Tools for a caller's answer that was not understood (name_unclear): the engine calls them itself, never
+# from the caller's words (bot/dialogue/engine.py).
+_NOT_FROM_WORDS = frozenset(("unclear",))
 # Tools that take the caller's words as they come (a message) are for those who say what they are for.
 _ONLY_WHEN_SAID = frozenset(("late",))
 # "Bye, can I speak to a manager?": asking for something beats the farewell.
@@ -151,6 +155,15 @@ def _question_call(tool: Any, extraction: parse.Extraction, text: str, has_value
     return score, ToolCall(tool.name, arguments)
 
 
+def _greeting_misheard(text: str) -> bool:
+    """ "Bye. I'd like a reservation for ...": a farewell that opens a request for a booking is a greeting
+    misheard ("Hi", "Fine"), not the end of the call; "Goodbye, and thanks for the reservation" ends it."""
+    farewell, booking = _INTENTS["end"].search(text), _INTENTS["book"].search(text)
+    if not (farewell and booking and booking.start() > farewell.end()) or re.search(r"\w", text[: farewell.start()]):
+        return False
+    return not re.search(r"\bthank", text[farewell.end():], re.IGNORECASE)
+
+
 def _score(
     tool: Any,
     extractors: dict[str, Callable[[], Any]],
@@ -181,6 +194,8 @@ def _score(
             arguments[prop] = text.strip()
             score += 1
     intents = _intents_of(tool.name)
+    if intents & _NOT_FROM_WORDS:
+        return 0.0, ToolCall(tool.name, arguments)
     said = {intent for intent in intents if _INTENTS[intent].search(text)}
     if not required and intents & _EXISTING_BOOKING_INTENTS and not said & _EXISTING_BOOKING_INTENTS:
         return 0.0, ToolCall(tool.name, arguments)
@@ -191,6 +206,7 @@ def _score(
         # "Yes, that's everything" to "Shall I book it?" agrees: the booking comes first.
         if intent == "end" and (
             has_values or _NAME_GIVEN.search(text) or (answers_yes_no and (yes_no or _BARE_NO.match(text)))
+            or _greeting_misheard(text)
         ):
             continue
         score += _INTENT_WEIGHT.get(intent, 3)
