@@ -571,9 +571,8 @@ def test_extract_handles_huge_input():
         ("That's before people on Friday.", None, "party_size", 4),  # "for four" run together
         ("That's the few people on Thursday, March 7th.", "party_size", "party_size", 2),  # "for two"
         ("Or do people on Thursday, March 7th.", None, "party_size", 2),
-        # A clock's numbers misheard: "one thirty" as "won 30" or "one third", "eighteen fifteen" as "80-15".
+        # A clock's numbers misheard: "one thirty" as "won 30", "eighteen fifteen" as "80-15".
         ("Or four people have won 30 in the afternoon.", "time", "time", dt.time(13, 30)),
-        ("I have one third in the afternoon.", "time", "time", dt.time(13, 30)),
         ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "time", dt.time(18, 15)),
         ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "party_size", None),
         ("At 90.30, please.", None, "time", dt.time(19, 30)),
@@ -630,6 +629,7 @@ def test_clear_or_unrelated_words_are_never_mended(said, expecting):
         ("I'd like to focus for 7 and the evening.", dt.time(19, 0)),  # "in the evening" misheard
         ("Half pass 7 in the evening.", dt.time(19, 30)),
         ("Water past 7 in the evening.", dt.time(19, 15)),  # "quarter" misheard
+        ("Or four people at one third in the afternoon.", dt.time(13, 30)),  # "one thirty" as written
     ],
 )
 def test_times_as_callers_put_them(text, time):

@@ -229,6 +229,9 @@ def test_a_caller_checking_the_line_is_told_the_bot_is_there_and_asked_again(sai
 
 def test_a_greeting_before_a_question_is_still_the_question():
     assert choose("Hello, where are you located?", "greeting").name == "answer_question"
+    assert choose("Hi? Do you have parking?", "greeting").name == "answer_question"
+    # The question mark speech-to-text puts on a greeting makes no question of what follows it.
+    assert choose("Hello? I'd like to be with the people.", "greeting") is None
 
 
 @pytest.mark.parametrize("flow_file", ["booking.yaml", "salon.yaml"])

@@ -82,6 +82,9 @@ _CLEANUPS = (
     (re.compile(r"\bafter (?:a )?(?:new|noon|in)\b(?! the\b)"), "afternoon"),
     # "half pass seven", "water past seven": "half past" and "quarter past" as a phone line blurs them
     (re.compile(r"\b(?:(half)|quarter|water) pas[st]\b"), lambda m: f"{m[1] or 'quarter'} past"),
+    # "one third in the afternoon": "one thirty" as speech-to-text writes it before a part of the day
+    (re.compile(r"\b(1[0-2]|[1-9]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) third"
+                r"(?= (?:in the )?(?:morning|afternoon|evening|night|am|pm)\b)"), r"\1 thirty"),
     # "eightish" is "eight ish", like "8ish" (only after a number: "english" and "dish" stay)
     (re.compile(rf"\b({'|'.join([*_UNITS, *_TENS])})-?ish\b"), r"\1 ish"),
     (re.compile(r"\bhalf a dozen\b"), "six"),

@@ -178,10 +178,15 @@ _ONLY_AN_ANSWER = re.compile(
 )
 
 
+# "Hello?" before what the caller says: speech-to-text's question mark on a greeting asks nothing.
+_GREETING_FIRST = re.compile(r"^\W*(?:hello|hallo|hi|hey|hiya)(?: there)?\W*(?=\w)", re.IGNORECASE)
+
+
 def looks_like_question(text: str, *, gives_values: bool = False) -> bool:
     """Put as a question, or as a subject asked for with "please" ("the address, please"), which a
     turn giving booking values ("ten people please") is not."""
     text = text.strip()
     if is_presence_check(text) or _ONLY_AN_ANSWER.match(text):
         return False
+    text = _GREETING_FIRST.sub("", text)
     return bool(QUESTION_FORM.search(text) or (not gives_values and _ASKED_PLEASE.search(text) and cue_scores(text)))

@@ -115,12 +115,10 @@ def repair_date(text: str) -> str | None:
     return None
 
 
-_HOUR = r"(?:1[0-2]|[1-9]|" + "|".join(NUMBERS) + ")"
-# How the numbers of a clock time are misheard: "won 30" (one thirty), "one third" (one thirty), and an
-# hour from 13 to 19 as its -ty twin ("80-15" for eighteen fifteen: never a head count, nor a time).
+# How the numbers of a clock time are misheard: "won 30" (one thirty), and an hour from 13 to 19 as its
+# -ty twin ("80-15" for eighteen fifteen: never a head count, nor a time).
 _CLOCK_MISHEARD = (
     (re.compile(r"\bwon(?=\s+(?:\d|fifteen|thirty|forty|o'?clock))", re.I), lambda m: "one"),
-    (re.compile(rf"\b(?P<hour>{_HOUR})\s+third\b", re.I), lambda m: f"{m['hour']} thirty"),
     (re.compile(rf"\b(?P<ty>[3-9])0[-:.](?P<minutes>[0-5]\d)\b(?!\s*{_HEADCOUNT_NOUNS})", re.I),
      lambda m: f"1{m['ty']}:{m['minutes']}"),
 )
@@ -128,7 +126,7 @@ _CLOCK_MISHEARD = (
 
 def repair_time(text: str) -> str | None:
     """ "seven this rock in the evening" -> "seven o'clock in the evening"; "easing" -> "evening"; "won 30"
-    -> "one 30"; "one third" -> "one thirty"; "80-15" -> "18:15"."""
+    -> "one 30"; "80-15" -> "18:15"."""
     mended = _OCLOCK.sub(lambda m: f"{m['n']} o'clock", text)
     for pattern, spelled in _CLOCK_MISHEARD:
         mended = pattern.sub(spelled, mended)

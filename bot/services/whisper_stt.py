@@ -70,6 +70,11 @@ DEFAULT_MARGIN_SECS = 0.25
 MAX_TOKENS_PER_SEC = 8
 NO_REPEAT_NGRAM = 3  # tokens: no real phone turn says the same three tokens twice
 SECOND_HEARING_BEAM = 5
+# tiny.en on the short window sometimes ends a long turn early ("... for one at the rest or on" of a 9 s
+# line that goes on to the day and the time; the 30 s window hears it all): a long turn with this few words
+# for its length is decoded again on the 30 s path. Callers say 2.5 to 3 words a second.
+CUT_SHORT_MIN_SECS = 6.0
+CUT_SHORT_WORDS_PER_SEC = 1.8
 
 
 def bundled_model_path() -> str:
@@ -124,6 +129,12 @@ def transcribe_window(
     return tokenizer.decode(result.sequences_ids[0]).strip()
 
 
+def _cut_short(text: str, samples: np.ndarray) -> bool:
+    """Whether a transcript has too few words for a long turn's audio (the short window ended it early)."""
+    seconds = len(samples) / WHISPER_RATE
+    return seconds >= CUT_SHORT_MIN_SECS and len(text.split()) < CUT_SHORT_WORDS_PER_SEC * seconds
+
+
 class LocalWhisperSTTService(WhisperSTTService):
     """Segmented (VAD-delimited) Whisper transcription for phone audio."""
 
@@ -172,7 +183,7 @@ class LocalWhisperSTTService(WhisperSTTService):
         """The transcript of prepared ``samples`` (blocking; deterministic)."""
         if self._window_secs:
             text = transcribe_window(self._model, samples, self._window_secs)
-            if text is not None:
+            if text is not None and not _cut_short(text, samples):
                 return text
             samples = trim_silence(samples, WHISPER_RATE, margin_secs=DEFAULT_MARGIN_SECS)
         segments, _ = self._model.transcribe(
