@@ -576,6 +576,8 @@ def test_extract_handles_huge_input():
         ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "time", dt.time(18, 15)),
         ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "party_size", None),
         ("At 90.30, please.", None, "time", dt.time(19, 30)),
+        ("That's for when people are on Friday, March 1st.", None, "party_size", 1),  # "for one"
+        ("That's 42 people on someday.", None, "date", dt.date(2026, 11, 29)),  # "on Sunday"
     ],
 )
 def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expected):
@@ -602,6 +604,7 @@ def test_misheard_values_are_mended_and_flagged(heard, expecting, field, expecte
         ("That's for no people.", "party_size"),  # "no" is no number
         ("We won the quiz last time.", "time"),  # "won" is one only before a clock's numbers
         ("A third of us are vegan.", "date"),  # an ordinal is never mended into Thursday
+        ("When people arrive, seat them together.", "party_size"),  # "when" is one only after "for"
     ],
 )
 def test_clear_or_unrelated_words_are_never_mended(said, expecting):

@@ -82,6 +82,12 @@ def _closest(word: str, vocabulary: tuple[str, ...], *, min_sound_code: int = 3)
 _RHYMES = {"two": ("oo", "ew", "ou", "ue", "do", "to"), "three": ("ee", "ea"), "eight": ("ate", "ait"), "nine": ("ine",)}
 
 
+# Words that sound just like a number, heard in its place after "for" ("for when people" is for one;
+# "when people arrive" is no head count).
+_SOUNDS_LIKE_A_NUMBER = {"won": "one", "when": "one", "wan": "one"}
+_AFTER_FOR = re.compile(r"\b(?:for|four|or|of) $")
+
+
 def _rhyming_number(word: str) -> str | None:
     if len(word) > 4 or word in _OTHER_SLOTS:
         return None
@@ -100,13 +106,24 @@ def repair_party_size(text: str, *, bare: bool = False) -> str | None:
         group = "word" if m["word"] else "bare"
         if group == "bare" and not bare:
             continue
-        if (number := _closest(m[group], NUMBERS, min_sound_code=2) or _rhyming_number(m[group])) is not None:
+        heard = m[group]
+        if heard in _SOUNDS_LIKE_A_NUMBER:
+            number = _SOUNDS_LIKE_A_NUMBER[heard] if _AFTER_FOR.search(lowered[: m.start(group)]) else None
+        else:
+            number = _closest(heard, NUMBERS, min_sound_code=2) or _rhyming_number(heard)
+        if number is not None:
             return lowered[: m.start(group)] + number + lowered[m.end(group) :]
     return None
 
 
+# "On Sunday" as speech-to-text often writes it.
+_SOMEDAY = re.compile(r"\bon some ?day\b", re.IGNORECASE)
+
+
 def repair_date(text: str) -> str | None:
-    """ "Wensday the fifth" -> "wednesday the fifth"."""
+    """ "Wensday the fifth" -> "wednesday the fifth"; "on someday" -> "on sunday"."""
+    if _SOMEDAY.search(text):
+        return _SOMEDAY.sub("on sunday", text)
     words = text.split()
     for i, raw in enumerate(words):
         word = re.sub(r"[^a-z]", "", raw.lower())
