@@ -577,6 +577,7 @@ def test_extract_handles_huge_input():
         ("I want to make a reservation for 80-15 at Fiery Hot Pot.", "party_size", "party_size", None),
         ("At 90.30, please.", None, "time", dt.time(19, 30)),
         ("That's for when people are on Friday, March 1st.", None, "party_size", 1),  # "for one"
+        ("That's between people on Friday, March 1.", None, "party_size", 2),  # "for two" run together
         ("That's 42 people on someday.", None, "date", dt.date(2026, 11, 29)),  # "on Sunday"
     ],
 )

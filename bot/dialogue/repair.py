@@ -50,11 +50,12 @@ _HEADCOUNT_CONTEXT = re.compile(
     r"^\W*(?:(?:um|uh|er|so|ok|okay|oh|just|it's|we are|we're) )*(?P<bare>[a-z]+)\W*$"
 )
 # "for N" run together: "42 people" is for 2 (no phone booking is for 40 to 49), "40 people" for two heard as
-# "forty", "before people" for four.
+# "forty", "before people" for four, "between people" for two.
 _RUN_TOGETHER = (
     (re.compile(r"\b4(?P<n>[1-9]) (?:people|persons|guests)\b"), lambda m: f"for {m['n']} people"),
     (re.compile(r"\b40(?= (?:people|persons|guests)\b)"), lambda m: "for two"),
     (re.compile(r"\bbefore(?=,? (?:people|persons|guests)\b)"), lambda m: "for four"),
+    (re.compile(r"\bbetween(?=,? (?:people|persons|guests)\b)"), lambda m: "for two"),
 )
 _OCLOCK = re.compile(r"\b(?P<n>\d{1,2}|" + "|".join(NUMBERS) + r")\s+(?:this|a|the|of|o|oh|uh)?\s*(?:clock|lock|rock|clark|clog|glock)\b", re.I)
 
