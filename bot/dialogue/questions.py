@@ -124,8 +124,9 @@ _ASKED_PLEASE = re.compile(r"\bplease\W*$", re.IGNORECASE)  # "the address, plea
 
 # A caller checking the line is open ("Hello?", "Are you there?"), often over the bot's greeting: no
 # question about the business, and no answer is what they wait for.
+_GREETING_WORDS = "hello|hallo|hi|hey|hiya"
 _PRESENCE_CHECK = re.compile(
-    r"^\W*((hello|hallo|hi|hey|hiya|sorry|excuse me|good (morning|afternoon|evening))( there)?\W*)*"
+    rf"^\W*(({_GREETING_WORDS}|sorry|excuse me|good (morning|afternoon|evening))( there)?\W*)*"
     r"((are you|is (anyone|anybody|someone|somebody)|you|anyone|anybody) (still )?there|can you hear me|"
     r"is this (thing )?on|did you hear (me|that))?\W*$",
     re.IGNORECASE,
@@ -179,7 +180,7 @@ _ONLY_AN_ANSWER = re.compile(
 
 
 # "Hello?" before what the caller says: speech-to-text's question mark on a greeting asks nothing.
-_GREETING_FIRST = re.compile(r"^\W*(?:hello|hallo|hi|hey|hiya)(?: there)?\W*(?=\w)", re.IGNORECASE)
+_GREETING_FIRST = re.compile(rf"^\W*(?:{_GREETING_WORDS})(?: there)?\W*(?=\w)", re.IGNORECASE)
 
 
 def looks_like_question(text: str, *, gives_values: bool = False) -> bool:

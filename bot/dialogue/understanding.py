@@ -175,6 +175,8 @@ def _score(
 ) -> tuple[float, ToolCall]:
     """Values weigh 2 each (a special request 1.5), a yes/no 1, an intent 3 ("book" only 0.5);
     0 if a required argument is missing."""
+    if _intents_of(tool.name) & _NOT_FROM_WORDS:
+        return 0.0, ToolCall(tool.name, {})
     arguments: dict[str, Any] = {}
     score = 0.0
     required = set(tool.required or [])
@@ -194,8 +196,6 @@ def _score(
             arguments[prop] = text.strip()
             score += 1
     intents = _intents_of(tool.name)
-    if intents & _NOT_FROM_WORDS:
-        return 0.0, ToolCall(tool.name, arguments)
     said = {intent for intent in intents if _INTENTS[intent].search(text)}
     if not required and intents & _EXISTING_BOOKING_INTENTS and not said & _EXISTING_BOOKING_INTENTS:
         return 0.0, ToolCall(tool.name, arguments)
