@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="cloud-sim: cloud providers as local stand-ins; local: the embedded engines")
     load.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                       help="the server's worker processes (default: one per core, as `serve`)")
+    load.add_argument("--one-call-first", type=int, default=2, metavar="N", dest="one_call_first",
+                      help="first make N calls one at a time, the one-call figure the load is compared with "
+                           "(default 2; 0: none)")
     load.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     load.add_argument("--plot", type=Path, default=None, help="PNG of latency and CPU against calls in progress "
                       "(default out/load-PROFILE.png)")
@@ -374,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             return load.main(
                 calls=args.calls, ramp=args.ramp, hold=args.hold, scenario_dirs=args.scenarios, profile=args.profile,
                 workers=args.workers, as_json=args.json, plot_path=args.plot or Path(str(load.DEFAULT_PLOT).format(profile=args.profile)),
+                one_call_first=args.one_call_first,
             )
         if args.command == "devset":
             from bot.measure import devset

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # The bot's audio per media message to Twilio, which queues it and plays it in order: fewer,
     # longer messages cost less CPU and leave more audio queued ahead of a busy server (docs/load.md).
     audio_out_ms: int = Field(100, ge=20, le=400, multiple_of=10, validation_alias="BOT_AUDIO_OUT_MS")
+    # A stretch of the bot's speech starts once this much more of it is in hand (bot/telephony/playout.py):
+    # paid only when a streaming TTS delivers in real time, it keeps a late chunk from being heard.
+    audio_cushion_ms: int = Field(100, ge=0, le=300, validation_alias="BOT_AUDIO_CUSHION_MS")
     user_speech_timeout: float = Field(0.3, gt=0, le=5, validation_alias="BOT_USER_SPEECH_TIMEOUT")
     engine_threads: int = Field(1, ge=1, le=64, validation_alias="BOT_ENGINE_THREADS")
     local_stt: LocalSTT = Field(LocalSTT.WHISPER, validation_alias="BOT_LOCAL_STT")

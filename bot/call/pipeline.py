@@ -217,6 +217,7 @@ async def run_call(
             serializer=serializer,
             session_timeout=settings.max_call_secs,  # then on_session_timeout ends the call
         ),
+        cushion_secs=settings.audio_cushion_ms / 1000,
     )
     # With a cloud provider configured, each job is a failover switcher: cloud first, embedded engine second.
     faults = FaultLog(start.call_sid, call.store)

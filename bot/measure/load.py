@@ -56,10 +56,15 @@ from bot.settings import PROJECT_DIR, Provider, load_settings
 
 PROFILES = ("local", "cloud-sim")
 MAX_CALLS = 500
+MAX_ONE_CALL_FIRST = 20
 MAX_WORKERS = 64
 MAX_SECONDS = 3600.0
 SAMPLE_SECS = 1.0
 REDIAL_AFTER_BUSY_SECS = 5.0
+# The issue's yardsticks for a load: p95 within this much of one call's, measured in the same run, and no turn
+# longer than this.
+P95_OVER_ONE_CALL_MS = 150
+LONGEST_TURN_MS = 3000
 DEFAULT_PLOT = PROJECT_DIR / "out" / "load-{profile}.png"
 YEAR_OF_WEEKS = dt.timedelta(weeks=52)
 
@@ -323,8 +328,11 @@ async def _caller(
 
 
 async def run_load(
-    *, calls: int, ramp: float, hold: float, scenario_paths: list[Path], profile: str, workers: int, work_dir: Path
-) -> tuple[LoadRun, dict[str, Any]]:
+    *, calls: int, ramp: float, hold: float, scenario_paths: list[Path], profile: str, workers: int, work_dir: Path,
+    one_call_first: int = 0,
+) -> tuple[LoadRun, LoadRun, dict[str, Any]]:
+    """The load, and before it ``one_call_first`` calls made one at a time on the same server: the one-call
+    figure the load's latency is compared with, measured on the same machine in the same minute."""
     scenarios = [load_scenario(path) for path in scenario_paths]
     if profile == "cloud-sim" and (silent := [s.name for s in scenarios if any(t.say is None for t in s.turns)]):
         raise ValueError(f"cloud-sim needs every turn's words (`say:`) for the STT stand-in; missing in {silent}")
@@ -355,11 +363,16 @@ async def run_load(
             await asyncio.to_thread(warm_up_tts, local)
         server, base_url = await stack.enter_async_context(server_process(env, work_dir / "server.log", workers))
         media_url = base_url.replace("http", "ws", 1) + "/twilio/media"
+        call_numbers = itertools.count()  # every call of the load is distinct (numbers, dates)
+        alone = LoadRun()
+        for _ in range(one_call_first):
+            now = time.monotonic()
+            await _caller(0, scenarios, media_url=media_url, store=store, scripts_url=scripts_url, run=alone,
+                          began=now, start_at=now, redial_until=now, call_numbers=call_numbers)
         began = time.monotonic()
         stop_sampling = asyncio.Event()
         sampler = asyncio.create_task(_sample(server, standins, run, began, stop_sampling))
         loop_watch = asyncio.create_task(_watch_loop(run, began, stop_sampling))
-        call_numbers = itertools.count()  # every call of the load is distinct (numbers, dates)
         await asyncio.gather(
             *(
                 _caller(
@@ -379,7 +392,7 @@ async def run_load(
         )
         stop_sampling.set()
         await asyncio.gather(sampler, loop_watch)
-    return run, {"server_log": str(work_dir / "server.log")}
+    return run, alone, {"server_log": str(work_dir / "server.log")}
 
 
 def _mean(values: list[float]) -> float | None:
@@ -395,9 +408,30 @@ def _per_worker_means(samples: list[Sample]) -> list[float]:
     return sorted((_mean(values) for values in readings.values()), reverse=True)
 
 
-def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: str, workers: int) -> dict[str, Any]:
-    latencies = [ms for o in run.outcomes for ms in o.latencies_ms if ms is not None]
-    voice = percentiles(latencies) or {}
+def _answered(run: LoadRun) -> list[float]:
+    return [ms for o in run.outcomes for ms in o.latencies_ms if ms is not None]
+
+
+def verdict(summary: dict[str, Any]) -> dict[str, bool | None]:
+    """The load against the issue's bar: every call as expected, p95 within 150 ms of one call's (None: no
+    one-call figure in this run), no gap heard, no turn over 3 s."""
+    p95, one_call = summary["voice_to_voice_ms"]["p95"], (summary["one_call"] or {}).get("voice_to_voice_ms", {})
+    return {
+        "all_as_expected": summary["ok"] + summary["turned_away"] == summary["calls_made"],
+        "p95_within_150ms_of_one_call": (
+            None if p95 is None or one_call.get("p95") is None else p95 <= one_call["p95"] + P95_OVER_ONE_CALL_MS
+        ),
+        "no_gaps_heard": summary["gaps_over_60ms"] == 0,
+        "no_turn_over_3s": (summary["voice_to_voice_ms"]["max"] or 0) <= LONGEST_TURN_MS
+        and summary["unanswered_turns"] == 0,
+    }
+
+
+def summarize(
+    run: LoadRun, *, calls: int, ramp: float, hold: float, profile: str, workers: int, alone: LoadRun | None = None
+) -> dict[str, Any]:
+    voice = percentiles(_answered(run)) or {}
+    one_call = percentiles(_answered(alone)) if alone and alone.outcomes else None
     cpu = [s.cpu_percent for s in run.samples]
     at_peak = [s for s in run.samples if s.active_calls >= max(1, run.peak_active * 0.9)]
     busy = [s.cpu_percent for s in at_peak]
@@ -416,6 +450,12 @@ def summarize(run: LoadRun, *, calls: int, ramp: float, hold: float, profile: st
         "turned_away": sum(o.turned_away for o in run.outcomes),
         "unanswered_turns": sum(ms is None for o in run.outcomes for ms in o.latencies_ms),
         "voice_to_voice_ms": {k: voice.get(k) for k in ("p50", "p95", "max")},
+        # The same server with one call at a time, just before the load: what the load's latency adds to.
+        "one_call": None if one_call is None else {
+            "calls": len(alone.outcomes),
+            "ok": sum(o.ok for o in alone.outcomes),
+            "voice_to_voice_ms": {k: one_call.get(k) for k in ("p50", "p95", "max")},
+        },
         "gaps_over_60ms": sum(o.gaps_over_60ms for o in run.outcomes),
         "calls_with_gaps": sum(o.gaps_over_60ms > 0 for o in run.outcomes),
         "late_messages_over_60ms": sum(o.late_messages_over_60ms for o in run.outcomes),
@@ -457,6 +497,9 @@ def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
     levels = sorted(by_load)
     latency_ax.plot(levels, [percentiles(by_load[n])["p95"] for n in levels], color="crimson", label="p95 at that load")
     latency_ax.axhline(1500, color="grey", linestyle="--", linewidth=1, label="1.5 s requirement")
+    if summary["one_call"] and (alone_p95 := summary["one_call"]["voice_to_voice_ms"]["p95"]) is not None:
+        latency_ax.axhline(alone_p95 + P95_OVER_ONE_CALL_MS, color="seagreen", linestyle=":", linewidth=1.5,
+                           label=f"one call's p95 ({alone_p95:.0f} ms, this run) + {P95_OVER_ONE_CALL_MS} ms")
     latency_ax.set_ylabel("voice-to-voice (ms)")
     latency_ax.legend(loc="upper left", fontsize=8)
     latency_ax.set_title(
@@ -504,6 +547,10 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary["turned_away"]:
         print(f"  turned away (full)    {summary['turned_away']} (BOT_MAX_CALLS)")
     print(f"  voice-to-voice        p50 {v['p50']} ms, p95 {v['p95']} ms, max {v['max']} ms")
+    if summary["one_call"]:
+        alone = summary["one_call"]["voice_to_voice_ms"]
+        print(f"  one call at a time    p50 {alone['p50']} ms, p95 {alone['p95']} ms, max {alone['max']} ms "
+              f"({summary['one_call']['calls']} calls just before the load, the same server)")
     print(f"  unanswered turns      {summary['unanswered_turns']}")
     print(f"  audio gaps > {AUDIO_GAP_SECS * 1000:.0f} ms    {summary['gaps_over_60ms']} (in {summary['calls_with_gaps']} calls), "
           f"heard by the caller; {summary['late_messages_over_60ms']} media messages that late, Twilio's queue covering the rest")
@@ -519,6 +566,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     print(f"  load generator CPU    mean {summary['load_generator_cpu_percent']}% (the callers, same machine)")
     if summary["standins_cpu_percent"] is not None:
         print(f"  cloud stand-ins CPU   mean {summary['standins_cpu_percent']}% (same machine)")
+    met = summary["targets_met"]
+    print("  targets               " + ", ".join(
+        f"{name.replace('_', ' ')}: {'n/a' if ok is None else 'yes' if ok else 'NO'}" for name, ok in met.items()))
     for failure in summary["failed"][:10]:
         print(f"  failed: {failure['scenario']} {failure['call_sid']}: {failure['error'] or 'outcome not as expected'}")
     if summary.get("plot"):
@@ -535,6 +585,7 @@ def main(
     workers: int,
     as_json: bool,
     plot_path: Path | None,
+    one_call_first: int = 0,
 ) -> int:
     if not 1 <= calls <= MAX_CALLS:
         print(f"error: --calls must be between 1 and {MAX_CALLS}", file=sys.stderr)
@@ -542,16 +593,20 @@ def main(
     if not 1 <= workers <= MAX_WORKERS:
         print(f"error: --workers must be between 1 and {MAX_WORKERS}", file=sys.stderr)
         return 2
+    if not 0 <= one_call_first <= MAX_ONE_CALL_FIRST:
+        print(f"error: --one-call-first must be between 0 and {MAX_ONE_CALL_FIRST}", file=sys.stderr)
+        return 2
     if not (0 <= ramp <= MAX_SECONDS and 0 <= hold <= MAX_SECONDS):
         print(f"error: --ramp and --hold must be between 0 and {MAX_SECONDS:.0f} seconds", file=sys.stderr)
         return 2
     paths = find_scenarios(scenario_dirs or [PROJECT_DIR / "recordings"])
     with tempfile.TemporaryDirectory(prefix="load-") as work:
-        run, files = uvloop.run(  # the workers' loop: the callers take less of the cores they share
+        run, alone, files = uvloop.run(  # the workers' loop: the callers take less of the cores they share
             run_load(calls=calls, ramp=ramp, hold=hold, scenario_paths=paths, profile=profile, workers=workers,
-                     work_dir=Path(work))
+                     work_dir=Path(work), one_call_first=one_call_first)
         )
-        summary = summarize(run, calls=calls, ramp=ramp, hold=hold, profile=profile, workers=workers)
+        summary = summarize(run, calls=calls, ramp=ramp, hold=hold, profile=profile, workers=workers, alone=alone)
+        summary["targets_met"] = verdict(summary)
         if summary["failed"]:
             summary["server_log_tail"] = Path(files["server_log"]).read_text(errors="replace")[-4000:]
     if plot_path is not None and run.turns:

@@ -25,6 +25,7 @@ from bot.services.errors import GiveUpOnError
 from bot.services.first_clause import FirstClauseTextAggregator
 from bot.services.frames import HeardNothingFrame
 from bot.services.http_client import per_event_loop
+from bot.services.tts_chunks import TransportSizedAudio
 
 if not isinstance(_listen_client.websockets_client_connect, functools.partial):
     _listen_client.websockets_client_connect = functools.partial(
@@ -42,9 +43,10 @@ def _client_on_the_shared_http_client(**kwargs) -> AsyncDeepgramClient:
 _pipecat_stt.AsyncDeepgramClient = _client_on_the_shared_http_client
 
 
-class UncompressedDeepgramTTSService(DeepgramTTSService):
-    """Deepgram's TTS over an uncompressed websocket; with ``first_clause`` a reply's first clause is
-    synthesised on its own (bot/services/first_clause.py)."""
+class UncompressedDeepgramTTSService(TransportSizedAudio, DeepgramTTSService):
+    """Deepgram's TTS over an uncompressed websocket, its audio handed on in the output transport's chunks
+    (``chunk_ms``: bot/services/tts_chunks.py); with ``first_clause`` a reply's first clause is synthesised
+    on its own (bot/services/first_clause.py)."""
 
     def __init__(self, *, first_clause: bool = True, **kwargs):
         super().__init__(**kwargs)

@@ -102,6 +102,7 @@ def build_tts(settings: Settings, sample_rate: int = PHONE_RATE, *, guarded: boo
             sample_rate=sample_rate,
             settings=UncompressedDeepgramTTSService.Settings(voice=settings.deepgram_tts_voice),
             first_clause=settings.tts_first_clause,
+            chunk_ms=settings.audio_out_ms,
             **kwargs,
         )
     from bot.services.piper_tts import LocalPiperTTSService

@@ -10,6 +10,15 @@ talks over the bot loses nothing by it: the interruption sends Twilio a
 ``clear``, which empties its queue. The lead stays under the 0.35 s of quiet
 after which Pipecat tells the pipeline the bot has stopped speaking, so that
 moment still comes after Twilio has played the last word.
+
+The lead can only be as long as the audio in hand. A streaming TTS that
+delivers a reply in real time (as the Deepgram stand-in does) leaves none: each
+chunk is ready just as Twilio finishes the one before, and any lateness is heard.
+So when Twilio has played everything it was sent and a new stretch of speech
+begins, its first message waits (up to ``cushion_secs``) until that much more of
+it is queued behind, or its end is: a jitter buffer, paid only when the audio is
+not already there (the embedded TTS hands on whole sentences, so it never
+waits).
 """
 
 from __future__ import annotations
@@ -26,17 +35,44 @@ from pipecat.transports.websocket.fastapi import (
 )
 
 LEAD_SECS = 0.3
+CUSHION_SECS = 0.1
+CUSHION_POLL_SECS = 0.01
+
+
+def _audio_secs(frame: OutputAudioRawFrame) -> float:
+    return len(frame.audio) / 2 / frame.sample_rate / frame.num_channels
 
 
 class AheadOfPlayback(FastAPIWebsocketOutputTransport):
-    def __init__(self, *args, lead_secs: float = LEAD_SECS, **kwargs):
+    def __init__(self, *args, lead_secs: float = LEAD_SECS, cushion_secs: float = CUSHION_SECS, **kwargs):
         super().__init__(*args, **kwargs)
         self._lead_secs = lead_secs
+        self._cushion_secs = cushion_secs
         self._sent_secs = 0.0  # the audio in the message just sent
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        self._sent_secs = len(frame.audio) / 2 / frame.sample_rate / frame.num_channels
+        self._sent_secs = _audio_secs(frame)
+        if self._cushion_secs and time.monotonic() >= self._next_send_time:  # Twilio has nothing left to play
+            await self._gather_cushion(frame)
         return await super().write_audio_frame(frame)
+
+    async def _gather_cushion(self, frame: OutputAudioRawFrame) -> None:
+        sender = self._media_senders.get(frame.transport_destination)
+        queue = getattr(sender, "_audio_queue", None)
+        deadline = time.monotonic() + self._cushion_secs
+        while queue is not None and time.monotonic() < deadline and not self._cushion_ready(queue):
+            await asyncio.sleep(CUSHION_POLL_SECS)
+
+    def _cushion_ready(self, queue) -> bool:
+        """Enough audio queued behind the message about to go, or the end of what is to be said."""
+        queued = 0.0
+        for item in list(queue._queue):  # FrameQueue's own has_frame reads it the same way
+            if not isinstance(item, OutputAudioRawFrame):
+                return True
+            queued += _audio_secs(item)
+            if queued >= self._cushion_secs:
+                return True
+        return False
 
     async def _write_audio_sleep(self):
         # Pipecat's own clock, read as the moment Twilio finishes playing what it was sent (an interruption
@@ -50,6 +86,11 @@ class AheadOfPlayback(FastAPIWebsocketOutputTransport):
 class TwilioMediaTransport(FastAPIWebsocketTransport):
     """Pipecat's FastAPI websocket transport, its output sending ahead of playback."""
 
-    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams, *, lead_secs: float = LEAD_SECS):
+    def __init__(
+        self, websocket: WebSocket, params: FastAPIWebsocketParams, *, lead_secs: float = LEAD_SECS,
+        cushion_secs: float = CUSHION_SECS,
+    ):
         super().__init__(websocket, params)
-        self._output = AheadOfPlayback(self, self._client, self._params, name=self._output_name, lead_secs=lead_secs)
+        self._output = AheadOfPlayback(
+            self, self._client, self._params, name=self._output_name, lead_secs=lead_secs, cushion_secs=cushion_secs
+        )
