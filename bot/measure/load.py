@@ -27,6 +27,7 @@ weeks, which keeps weekdays), so no call takes another's table.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import datetime as dt
@@ -479,6 +480,12 @@ def summarize(
     }
 
 
+def _active_at(run: LoadRun, t_s: float) -> int:
+    """The calls in progress at ``t_s`` (since the load began), as the last sample before it counted them."""
+    times = [s.t_s for s in run.samples]
+    return run.samples[max(0, bisect.bisect_right(times, t_s) - 1)].active_calls if run.samples else run.peak_active
+
+
 def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
     """Voice-to-voice per turn, and the CPU of the server, of each of its workers and of the whole machine,
     against the calls in progress at that moment."""
@@ -497,6 +504,9 @@ def plot(run: LoadRun, summary: dict[str, Any], path: Path) -> Path:
     levels = sorted(by_load)
     latency_ax.plot(levels, [percentiles(by_load[n])["p95"] for n in levels], color="crimson", label="p95 at that load")
     latency_ax.axhline(1500, color="grey", linestyle="--", linewidth=1, label="1.5 s requirement")
+    if gaps := [(at, ms) for o in run.outcomes for at, ms in o.gaps]:
+        latency_ax.scatter([_active_at(run, at) for at, _ in gaps], [ms for _, ms in gaps], s=14, marker="x",
+                           color="crimson", alpha=0.7, label=f"a gap heard mid-word, its length ({len(gaps)})")
     if summary["one_call"] and (alone_p95 := summary["one_call"]["voice_to_voice_ms"]["p95"]) is not None:
         latency_ax.axhline(alone_p95 + P95_OVER_ONE_CALL_MS, color="seagreen", linestyle=":", linewidth=1.5,
                            label=f"one call's p95 ({alone_p95:.0f} ms, this run) + {P95_OVER_ONE_CALL_MS} ms")

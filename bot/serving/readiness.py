@@ -41,6 +41,19 @@ def _needs_local(settings: Settings, job: str) -> bool:
     return not settings.uses_cloud(job) or settings.fallbacks
 
 
+def _import_services(settings: Settings) -> None:
+    """The providers' modules a call will use, imported now rather than by the first call: some 900 modules
+    (the cloud SDKs' types), which the worker then freezes out of the collector's sight with the engines
+    (server.py's ``gc.freeze()``), and which no caller waits on."""
+    if settings.uses_cloud("stt") or settings.uses_cloud("tts"):
+        import bot.services.deepgram  # noqa: F401
+    if settings.uses_cloud("llm"):
+        import openai.resources.chat  # noqa: F401 - the SDK loads it on a client's first request
+        import bot.services.openai  # noqa: F401
+    if _needs_local(settings, "llm"):
+        import bot.dialogue.engine  # noqa: F401
+
+
 class EngineWarmUp:
     """Loads the embedded engines once per process, off the event loop, then fills Piper's cache."""
 
@@ -97,6 +110,7 @@ class EngineWarmUp:
             from bot.services.vad import InlineSileroVADAnalyzer
 
             InlineSileroVADAnalyzer()
+            _import_services(settings)
         except Exception as e:  # noqa: BLE001 - reported by /readyz and the log; the process stays up to say so
             self.state = f"failed: {type(e).__name__}: {e}"[:300]
             logger.opt(exception=e).error(f"The embedded engines did not load: {e}")
