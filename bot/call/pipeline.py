@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import WebSocket
 from loguru import logger
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.flows import Flow, FlowConfig, FlowManager
+from pipecat.flows import Flow, FlowManager
 from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.service_switcher import ServiceSwitcher
@@ -45,6 +45,7 @@ from bot.call.turn_end import WordlessTurnEndStrategy
 from bot.call.worker import CallWorker
 from bot.dialogue.engine import asked_to_wait
 from bot.dialogue.listening import SecondHearing
+from bot.flowfile.loaded import flow_config
 from bot.metrics import METRICS
 from bot.services.factory import build_services, stages_of
 from bot.services.vad import InlineSileroVADAnalyzer
@@ -145,7 +146,7 @@ def start_flow(
     transport: BaseTransport | None = None,
 ) -> tuple[FlowManager, Flow]:
     """The call's flow manager, with its state seeded; ``initialize(flow.initial_node)`` starts it."""
-    flow = Flow(FlowConfig.from_file(settings.flow_file), handlers=tools)
+    flow = Flow(flow_config(settings.flow_file), handlers=tools)
     flow_manager = FlowManager(
         llm=llm,
         context_aggregator=aggregators,
