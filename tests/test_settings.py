@@ -20,6 +20,7 @@ from tests.conftest import PROJECT
         ({"BOT_STT": "sometimes"}, "BOT_STT"),
         ({"BOT_PUBLIC_URL": "line.example.com"}, "BOT_PUBLIC_URL"),
         ({"BOT_BUSINESS_FILE": str(PROJECT / "flows" / "booking.yaml")}, "BOT_BUSINESS_FILE"),
+        ({"BOT_AUDIO_CUSHION_MS": "500"}, "BOT_AUDIO_CUSHION_MS"),
     ],
 )
 def test_bad_setting_is_one_line_naming_it(monkeypatch, env, names):
