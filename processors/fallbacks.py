@@ -4,7 +4,8 @@ With a cloud provider configured, each job is a Pipecat switcher holding the
 cloud service first and the embedded engine second:
 
 - LLM: :class:`FallbackLLMSwitcher` (an ``LLMSwitcher``), OpenAI -> the dialogue engine;
-- STT: :class:`FallbackSwitcher` (a ``ServiceSwitcher``), Deepgram -> local Whisper (or Moonshine);
+- STT: :class:`FallbackSwitcher` (a ``ServiceSwitcher``, its frames routed to the
+  active service only: processors/service_switcher.py), Deepgram -> local Whisper (or Moonshine);
 - TTS: :class:`FallbackSwitcher`, Deepgram Aura -> Piper -> pre-rendered prompts
   (bot/services/prompt_tts.py; the last resort is there even without a cloud TTS).
 
@@ -41,10 +42,7 @@ from dataclasses import dataclass, field
 from loguru import logger
 from pipecat.frames.frames import Frame, LLMContextFrame, LLMFullResponseEndFrame
 from pipecat.pipeline.llm_switcher import LLMSwitcher
-from pipecat.pipeline.service_switcher import (
-    ServiceSwitcher,
-    ServiceSwitcherStrategyFailover,
-)
+from pipecat.pipeline.service_switcher import ServiceSwitcherStrategyFailover
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from prometheus_client import Counter
@@ -52,6 +50,7 @@ from prometheus_client import Counter
 from bot.booking.store import BookingStore
 from bot.metrics import METRICS
 from bot.settings import Settings
+from processors.service_switcher import ActiveServiceSwitcher
 
 FALLBACKS = Counter(
     "bot_fallbacks",
@@ -119,8 +118,8 @@ class FailoverOnUnusable(ServiceSwitcherStrategyFailover):
                 return
 
 
-class FallbackSwitcher(ServiceSwitcher):
-    """A failover ServiceSwitcher that reports each switch to the call's :class:`FaultLog`."""
+class FallbackSwitcher(ActiveServiceSwitcher):
+    """A failover service switcher that reports each switch to the call's :class:`FaultLog`."""
 
     def __init__(self, job: str, services: list[FrameProcessor], labels: list[str], faults: FaultLog | None):
         super().__init__(services, strategy_type=FailoverOnUnusable)
