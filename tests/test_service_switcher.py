@@ -1,6 +1,8 @@
 """Frames reach the active service alone, lifecycle frames reach them all, and each comes out once
 (processors/service_switcher.py)."""
 
+import asyncio
+
 from pipecat.frames.frames import EndFrame, Frame, ManuallySwitchServiceFrame, StartFrame, TextFrame
 from pipecat.pipeline.service_switcher import ServiceSwitcherStrategyManual
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -52,3 +54,24 @@ async def test_frames_going_upstream_reach_the_active_service_alone():
     )
     assert texts(first.seen) == ["back"] and texts(second.seen) == []
     assert texts(up) == ["back"]
+
+
+class SlowToStart(Service):
+    """A service that takes a while over its start (a socket being opened)."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        if isinstance(frame, StartFrame):
+            await asyncio.sleep(0.2)
+        await super().process_frame(frame, direction)
+
+
+async def test_nothing_leaves_before_every_service_has_started():
+    # The switcher routes in the pusher's task, with no queue of its own to pause: the frames sent
+    # meanwhile must still come out after the start, which waits for the slowest service.
+    active, reserve = Service("active"), SlowToStart("reserve")
+    switcher = ActiveServiceSwitcher([active, reserve], ServiceSwitcherStrategyManual)
+    down, _ = await run_test(switcher, frames_to_send=[TextFrame("one"), TextFrame("two")], ignore_start=False)
+    assert isinstance(down[0], StartFrame)
+    assert texts(down) == ["one", "two"]
+    assert isinstance(active.seen[0], StartFrame) and texts(active.seen) == ["one", "two"]
+    assert texts(reserve.seen) == []

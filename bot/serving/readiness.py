@@ -18,6 +18,7 @@ liveness: 200 while the process serves (503 only while it drains).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,10 +49,29 @@ def _import_services(settings: Settings) -> None:
     if settings.uses_cloud("stt") or settings.uses_cloud("tts"):
         import bot.services.deepgram  # noqa: F401
     if settings.uses_cloud("llm"):
-        import openai.resources.chat  # noqa: F401 - the SDK loads it on a client's first request
         import bot.services.openai  # noqa: F401
+        import_first_request_modules()
     if _needs_local(settings, "llm"):
         import bot.dialogue.engine  # noqa: F401
+
+
+# What the OpenAI SDK and its HTTP client import on a client's first request (174 modules, trio's among them):
+# imported by the first call otherwise, a stall of 200-270 ms of the worker's loop, every call on it waiting.
+FIRST_REQUEST_MODULES = (
+    "anyio._backends._asyncio",
+    "h2.connection",
+    "httpcore2._synchronization",
+    "jiter",
+    "openai.lib.streaming.chat",
+    "openai.pagination",
+    "openai.resources.chat.chat",
+    "openai.resources.chat.completions.completions",
+)
+
+
+def import_first_request_modules() -> None:
+    for module in FIRST_REQUEST_MODULES:
+        importlib.import_module(module)
 
 
 class EngineWarmUp:
