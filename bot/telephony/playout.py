@@ -45,7 +45,10 @@ def _audio_secs(frame: OutputAudioRawFrame) -> float:
 
 class AheadOfPlayback(FastAPIWebsocketOutputTransport):
     def __init__(self, *args, lead_secs: float = LEAD_SECS, cushion_secs: float = CUSHION_SECS, **kwargs):
-        super().__init__(*args, **kwargs)
+        # Direct mode: what the TTS hands on goes into the sender's queue in the TTS's own task. Two queue
+        # hops fewer between the provider's socket and Twilio's, each of which, with a worker's loop busy,
+        # waited a turn of it: with 20 calls or more, the delays added up past the cushion (docs/load.md).
+        super().__init__(*args, enable_direct_mode=True, **kwargs)
         self._lead_secs = lead_secs
         self._cushion_secs = cushion_secs
         self._sent_secs = 0.0  # the audio in the message just sent
