@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.services.decode_queue import DecodeQueue
+from bot.services.decode_queue import DecodeQueue, Speculation
 
 
 class Work:
@@ -32,7 +32,7 @@ async def test_a_long_decode_and_a_speculative_one_leave_a_lane_for_a_callers_tu
     monologue, pause, turn = Work("monologue", started), Work("pause", started), Work("turn", started)
     long = asyncio.create_task(queue.run(monologue, seconds=25))  # the 30-second path
     await until(lambda: started == ["monologue"])
-    early = asyncio.create_task(queue.run(pause, seconds=2, speculative=True))
+    early = asyncio.create_task(queue.run(pause, seconds=2, speculation=Speculation()))
     final = asyncio.create_task(queue.run(turn, seconds=2))
     await until(lambda: "turn" in started)
     turn.release.set()
@@ -49,7 +49,7 @@ async def test_a_callers_turn_goes_before_a_speculative_decode_and_a_shorter_bef
     busy = [asyncio.create_task(queue.run(w, seconds=1)) for w in (first, second)]  # both lanes taken
     await until(lambda: len(started) == 2)
     waiting = {name: Work(name, started) for name in ("speculative", "longer", "shorter")}
-    runs = [asyncio.create_task(queue.run(waiting["speculative"], seconds=1, speculative=True)),
+    runs = [asyncio.create_task(queue.run(waiting["speculative"], seconds=1, speculation=Speculation())),
             asyncio.create_task(queue.run(waiting["longer"], seconds=6)),
             asyncio.create_task(queue.run(waiting["shorter"], seconds=3))]
     await asyncio.sleep(0)
@@ -60,6 +60,29 @@ async def test_a_callers_turn_goes_before_a_speculative_decode_and_a_shorter_bef
     second.release.set()
     await asyncio.gather(*busy, *runs)
     assert started[2:] == ["shorter", "longer", "speculative"]
+
+
+async def test_a_speculative_decode_a_caller_waits_for_goes_as_their_turn():
+    # Its pause was the end of the turn (bot/services/early_stt.py): it no longer waits behind every other
+    # call's turns, and a speculation wanted before it reached the queue is queued as a turn.
+    queue, started = DecodeQueue(lanes=2), []
+    first, second = Work("first", started), Work("second", started)
+    busy = [asyncio.create_task(queue.run(w, seconds=1)) for w in (first, second)]
+    await until(lambda: len(started) == 2)
+    paused, early = Speculation(), Speculation(wanted=True)
+    waiting = {name: Work(name, started) for name in ("paused", "turn", "early")}
+    runs = [asyncio.create_task(queue.run(waiting["paused"], seconds=1, speculation=paused)),
+            asyncio.create_task(queue.run(waiting["turn"], seconds=3)),
+            asyncio.create_task(queue.run(waiting["early"], seconds=2, speculation=early))]
+    await asyncio.sleep(0)
+    queue.wanted(paused)
+    for work in waiting.values():
+        work.release.set()
+    first.release.set()
+    await until(lambda: len(started) == 5)
+    second.release.set()
+    await asyncio.gather(*busy, *runs)
+    assert started[2:] == ["paused", "early", "turn"]  # now by length alone: 1 s, 2 s, 3 s
 
 
 async def test_a_decode_whose_call_ended_before_its_turn_never_runs_and_a_failure_reaches_its_caller():

@@ -358,12 +358,13 @@ async def test_an_early_transcript_is_used_only_for_exactly_the_audio_it_heard()
     def prepare(audio: bytes) -> np.ndarray:
         return trim_silence(np.frombuffer(audio, np.int16).astype(np.float32) / 32768, 8000)
 
-    async def transcribe(samples: np.ndarray) -> str:
+    async def transcribe(samples: np.ndarray, _speculation) -> str:
         decoded.append(len(samples))
         return f"{len(samples)} samples"
 
     voiced, quiet = np.full(160, 5000, np.int16).tobytes(), bytes(320)
-    early = EarlyTranscription(prepare, transcribe, quiet_secs=0.1)
+    wanted = []
+    early = EarlyTranscription(prepare, transcribe, wanted=wanted.append, quiet_secs=0.1)
 
     def speak(segment: bytearray, *chunks: bytes) -> None:
         for chunk in chunks:
@@ -377,6 +378,7 @@ async def test_an_early_transcript_is_used_only_for_exactly_the_audio_it_heard()
     assert early._running
     text = await early.result_for(prepare(bytes(segment) + bytes(8000)))
     assert text == decoded[-1:][0].__str__() + " samples" and len(decoded) == 1 and early.used == 1
+    assert len(wanted) == 1  # the queue was told a caller waits for it
 
     # The caller pauses, then says more: the early decode is thrown away.
     segment = bytearray()

@@ -9,7 +9,15 @@ import sys
 import pytest
 from pipecat.turns.empty_user_turn import DEFAULT_EMPTY_USER_TURN_INTERRUPTED_PROMPT
 
-from bot.measure.load import CallOutcome, gaps_while_callers_late, personalised, verdict
+from bot.measure.load import (
+    CallOutcome,
+    TurnPoint,
+    gaps_while_callers_late,
+    knee,
+    p95_by_load,
+    personalised,
+    verdict,
+)
 from bot.replay.scenario import load_scenario
 from bot.settings import PROJECT_DIR
 from bot.standins.flow_host import flow_host, today_in
@@ -193,3 +201,12 @@ def test_a_gap_heard_while_the_callers_own_loop_stalled_is_counted_apart():
     # 4.8-4.9 s is inside the stall and 4.97-5.05 s touches its end; 7.9-8.0 s and 4.35-4.5 s are not.
     assert gaps_while_callers_late(calls, stalls) == 2
     assert gaps_while_callers_late(calls, []) == 0
+
+
+def test_the_knee_is_the_most_calls_up_to_which_every_loads_p95_was_within_the_requirement():
+    turns = [TurnPoint(0, 1, 900), TurnPoint(1, 1, 1000), TurnPoint(2, 2, 1400), TurnPoint(3, 3, None),
+             TurnPoint(4, 4, 1600), TurnPoint(5, 5, 1200)]  # within again at 5, past 4: still 2
+    p95s = p95_by_load(turns)
+    assert p95s == {1: 1000, 2: 1400, 4: 1600, 5: 1200}  # an unanswered turn has no latency
+    assert knee(p95s) == 2
+    assert knee({1: 1700}) is None and knee({}) is None

@@ -8,7 +8,9 @@ away. Here, when a lane comes free:
 
 - a decode a caller is waiting for goes before a speculative one, and a shorter before a longer;
 - *background* decodes (speculative, or longer than :data:`LONG_SECS`) take at most ``lanes - 1``
-  lanes together, so one lane is always left for a caller's turn of ordinary length.
+  lanes together, so one lane is always left for a caller's turn of ordinary length;
+- a speculative decode the caller turns out to be waiting for (the pause it heard was the end of the
+  turn: :meth:`DecodeQueue.wanted`) goes from then on as their turn would, not behind every other call's.
 
 The transcripts are the same whatever the order: only when each decode runs changes.
 """
@@ -27,12 +29,25 @@ T = TypeVar("T")
 LONG_SECS = 10.0  # past Whisper's short window (BOT_WHISPER_WINDOW_SECS): the 30-second path, several times the work
 
 
+@dataclass(eq=False)
+class Speculation:
+    """A decode started before anyone waits for it; ``wanted`` once a caller does."""
+
+    wanted: bool = False
+
+
 @dataclass(order=True)
 class _Decode:
     priority: tuple[bool, float, int]  # (speculative, seconds of audio, arrival)
     work: Callable[[], Any] = field(compare=False)
     done: asyncio.Future = field(compare=False)
     background: bool = field(compare=False)
+    speculation: Speculation | None = field(compare=False)
+
+    def as_wanted(self) -> None:
+        _, seconds, arrival = self.priority
+        self.priority = (False, seconds, arrival)
+        self.background = seconds > LONG_SECS
 
 
 class DecodeQueue:
@@ -44,13 +59,24 @@ class DecodeQueue:
         self._running = 0
         self._background = 0
 
-    async def run(self, work: Callable[[], T], *, seconds: float, speculative: bool = False) -> T:
+    async def run(self, work: Callable[[], T], *, seconds: float, speculation: Speculation | None = None) -> T:
         """``work()`` (a blocking decode of ``seconds`` of audio) in its turn, off the event loop."""
         done = asyncio.get_running_loop().create_future()
-        background = speculative or seconds > LONG_SECS
-        heapq.heappush(self._waiting, _Decode((speculative, seconds, next(self._arrivals)), work, done, background))
+        decode = _Decode((True, seconds, next(self._arrivals)), work, done, True, speculation)
+        if speculation is None or speculation.wanted:
+            decode.as_wanted()
+        heapq.heappush(self._waiting, decode)
         self._start_what_fits()
         return await done  # cancelled (the call ended): it is skipped if it has not started
+
+    def wanted(self, speculation: Speculation) -> None:
+        """A caller now waits for this speculative decode: if it has not started, it goes as their turn."""
+        speculation.wanted = True
+        for decode in self._waiting:
+            if decode.speculation is speculation:
+                decode.as_wanted()
+        heapq.heapify(self._waiting)
+        self._start_what_fits()
 
     def _start_what_fits(self) -> None:
         held_back: list[_Decode] = []

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 from loguru import logger
 
+from bot.services.decode_queue import Speculation
+
 QUIET_SECS = 0.1
 MAX_RUNNING = 2  # a pause mid-sentence must not hold up the decode of the real end
 FLOOR = 0.01  # the same loudness floor as bot.audio.trim_silence: below it a 20 ms frame is quiet
@@ -31,26 +33,29 @@ class EarlyTranscription:
 
     ``prepare`` turns segment bytes (int16 at the pipeline's rate) into the
     model's input; ``transcribe`` decodes that input (a coroutine: the service
-    queues it, bot/services/decode_queue.py). Both must be deterministic for
-    the result to be reused.
+    queues it as the given speculation, bot/services/decode_queue.py), and
+    ``wanted`` tells the queue when a caller waits for it. ``prepare`` and the
+    decode must be deterministic for the result to be reused.
     """
 
     def __init__(
         self,
         prepare: Callable[[bytes], np.ndarray],
-        transcribe: Callable[[np.ndarray], Awaitable[str]],
+        transcribe: Callable[[np.ndarray, Speculation], Awaitable[str]],
         *,
+        wanted: Callable[[Speculation], None],
         quiet_secs: float = QUIET_SECS,
     ):
         self._prepare = prepare
         self._transcribe = transcribe
+        self._wanted = wanted
         self._quiet_secs = quiet_secs
         self._quiet = 0.0
         self._voiced = False
         self._triggered = False  # a decode was asked for during this pause
         self._running: list[asyncio.Task] = []
         self._waiting: bytes | None = None  # the latest pause's audio, for when the running decode ends
-        self._done: list[tuple[np.ndarray, asyncio.Task]] = []
+        self._done: list[tuple[np.ndarray, Speculation, asyncio.Task]] = []
         self.used = self.wasted = 0
 
     def on_audio(self, chunk: bytes, segment: bytearray, sample_rate: int) -> None:
@@ -72,11 +77,11 @@ class EarlyTranscription:
         if len(self._running) >= MAX_RUNNING:
             self._waiting = audio
             return
-        prepared = self._prepare(audio)
-        task = asyncio.get_running_loop().create_task(self._transcribe(prepared))
+        prepared, speculation = self._prepare(audio), Speculation()
+        task = asyncio.get_running_loop().create_task(self._transcribe(prepared, speculation))
         task.add_done_callback(self._finished)
         self._running.append(task)
-        self._done = [*self._done[-(MAX_RUNNING - 1) :], (prepared, task)]
+        self._done = [*self._done[-(MAX_RUNNING - 1) :], (prepared, speculation, task)]
 
     def _finished(self, _task: asyncio.Task) -> None:
         if self._waiting is not None:
@@ -85,15 +90,17 @@ class EarlyTranscription:
 
     async def result_for(self, prepared: np.ndarray) -> str | None:
         """The early transcript of exactly ``prepared``, if one was started; then forget this utterance."""
-        match = next((task for p, task in reversed(self._done) if np.array_equal(p, prepared)), None)
+        match = next(((s, task) for p, s, task in reversed(self._done) if np.array_equal(p, prepared)), None)
         wasted = len(self._done) - (match is not None)
         self.wasted += wasted
         self._done, self._waiting = [], None
         self._voiced, self._quiet, self._triggered = False, 0.0, False
         if match is None:
             return None
+        speculation, task = match
+        self._wanted(speculation)  # still queued behind other calls' turns, it now goes as this one's
         try:
-            text = await match
+            text = await task
         except Exception:
             logger.exception("early transcription failed; decoding again")
             return None

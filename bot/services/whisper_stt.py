@@ -46,7 +46,7 @@ from pipecat.utils.time import time_now_iso8601
 
 from bot.audio import trim_silence
 from bot.dialogue.listening import SecondHearing
-from bot.services.decode_queue import decode_queue
+from bot.services.decode_queue import Speculation, decode_queue
 from bot.services.early_stt import EarlyTranscription
 from bot.services.frames import HeardNothingFrame
 
@@ -150,7 +150,11 @@ class LocalWhisperSTTService(WhisperSTTService):
         self._cpu_threads = cpu_threads
         self._window_secs = window_secs  # None: always the full 30-second window
         # Decode at the caller's first pause rather than at the VAD stop (bot/services/early_stt.py).
-        self._early = EarlyTranscription(self._prepare, self._speculative_decode) if early else None
+        self._early = (
+            EarlyTranscription(self._prepare, self._speculative_decode, wanted=lambda s: decode_queue().wanted(s))
+            if early
+            else None
+        )
         # Set per call (bot/call/pipeline.py): a turn that lost a value is heard again (bot/dialogue/listening.py).
         self.second_hearing: SecondHearing | None = None
         super().__init__(
@@ -197,12 +201,14 @@ class LocalWhisperSTTService(WhisperSTTService):
         )
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_THRESHOLD)
 
-    async def _queued(self, work: Callable[[], T], samples: np.ndarray, *, speculative: bool = False) -> T:
+    async def _queued(
+        self, work: Callable[[], T], samples: np.ndarray, *, speculation: Speculation | None = None
+    ) -> T:
         """``work`` on ``samples`` in its turn among all this process's calls' decodes (bot/services/decode_queue.py)."""
-        return await decode_queue().run(work, seconds=len(samples) / WHISPER_RATE, speculative=speculative)
+        return await decode_queue().run(work, seconds=len(samples) / WHISPER_RATE, speculation=speculation)
 
-    async def _speculative_decode(self, samples: np.ndarray) -> str:
-        return await self._queued(functools.partial(self._decode, samples), samples, speculative=True)
+    async def _speculative_decode(self, samples: np.ndarray, speculation: Speculation) -> str:
+        return await self._queued(functools.partial(self._decode, samples), samples, speculation=speculation)
 
     def _decode_primed(self, samples: np.ndarray, primer: str) -> str | None:
         """A second hearing (blocking); None for a turn too long for the short window."""
