@@ -99,6 +99,9 @@ def test_load_runs_callers_at_once_and_reports_outcomes_latency_audio_and_cpu(tm
     assert report["peak_concurrent_calls"] == 2
     voice = report["voice_to_voice_ms"]
     assert 0 < voice["p50"] <= voice["p95"] <= voice["max"]
+    at_peak = report["voice_to_voice_ms_at_peak"]  # the turns taken with both calls in progress
+    assert 0 < at_peak["turns"] and at_peak["max"] <= voice["max"]
+    assert report["knee_calls"] is None or 1 <= report["knee_calls"] <= 2
     assert isinstance(report["gaps_over_60ms"], int) and report["gaps_over_60ms"] >= 0
     assert 0 <= report["gaps_while_callers_late"] <= report["gaps_over_60ms"]
     assert report["callers_loop_stalls_over_60ms"] >= 0 and report["callers_loop_stall_max_ms"] >= 0

@@ -454,7 +454,10 @@ def summarize(
     voice = percentiles(_answered(run)) or {}
     one_call = percentiles(_answered(alone)) if alone and alone.outcomes else None
     cpu = [s.cpu_percent for s in run.samples]
-    at_peak = [s for s in run.samples if s.active_calls >= max(1, run.peak_active * 0.9)]
+    peak_load = max(1, run.peak_active * 0.9)
+    at_peak = [s for s in run.samples if s.active_calls >= peak_load]
+    at_peak_turns = [t.latency_ms for t in run.turns if t.latency_ms is not None and t.active_calls >= peak_load]
+    peak_voice = percentiles(at_peak_turns) or {}
     busy = [s.cpu_percent for s in at_peak]
     # What one call costs: the server's CPU over the calls in progress, in the seconds with calls.
     per_call = [s.cpu_percent / s.active_calls for s in run.samples if s.active_calls]
@@ -472,6 +475,8 @@ def summarize(
         "unanswered_turns": sum(ms is None for o in run.outcomes for ms in o.latencies_ms),
         "voice_to_voice_ms": {k: voice.get(k) for k in ("p50", "p95", "max")},
         "knee_calls": knee(p95_by_load(run.turns)),  # p95 within 1.5 s at every load up to this many calls
+        # The turns answered with the load at its peak (90% of it or more): what `--hold` keeps there.
+        "voice_to_voice_ms_at_peak": {k: peak_voice.get(k) for k in ("p50", "p95", "max")} | {"turns": len(at_peak_turns)},
         # The same server with one call at a time, just before the load: what the load's latency adds to.
         "one_call": None if one_call is None else {
             "calls": len(alone.outcomes),
@@ -575,6 +580,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary["turned_away"]:
         print(f"  turned away (full)    {summary['turned_away']} (BOT_MAX_CALLS)")
     print(f"  voice-to-voice        p50 {v['p50']} ms, p95 {v['p95']} ms, max {v['max']} ms")
+    peak = summary["voice_to_voice_ms_at_peak"]
+    print(f"  at the peak           p50 {peak['p50']} ms, p95 {peak['p95']} ms, max {peak['max']} ms "
+          f"({peak['turns']} turns with 90% of the peak's calls or more in progress)")
     print(f"  the knee              p95 within 1.5 s up to {summary['knee_calls']} calls in progress")
     if summary["one_call"]:
         alone = summary["one_call"]["voice_to_voice_ms"]
