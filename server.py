@@ -396,7 +396,7 @@ def create_app(
         return Response(content=body, media_type=content_type)
 
     @app.get("/calls/{call_sid}")
-    async def call_report(call_sid: str, request: Request) -> JSONResponse:
+    def call_report(call_sid: str, request: Request) -> JSONResponse:  # its reads in the threadpool, not the loop
         if not _admin(request):
             raise HTTPException(status_code=403, detail="call reports need BOT_ADMIN_TOKEN")
         report = store.call_report(call_sid)
