@@ -62,9 +62,9 @@ class DecodeQueue:
     async def run(self, work: Callable[[], T], *, seconds: float, speculation: Speculation | None = None) -> T:
         """``work()`` (a blocking decode of ``seconds`` of audio) in its turn, off the event loop."""
         done = asyncio.get_running_loop().create_future()
-        decode = _Decode((True, seconds, next(self._arrivals)), work, done, True, speculation)
-        if speculation is None or speculation.wanted:
-            decode.as_wanted()
+        speculative = speculation is not None and not speculation.wanted
+        background = speculative or seconds > LONG_SECS
+        decode = _Decode((speculative, seconds, next(self._arrivals)), work, done, background, speculation)
         heapq.heappush(self._waiting, decode)
         self._start_what_fits()
         return await done  # cancelled (the call ended): it is skipped if it has not started
